@@ -1,0 +1,16 @@
+"""Registry keys shared by the model and its module."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class _RegistryKeys(NamedTuple):
+    X_KEY: str = "X"
+    PERTURBATION_KEY: str = "perturbation"
+    CELL_TYPE_KEY: str = "cell_type"
+    COVARIATES_KEY: str = "covariates"
+
+
+REGISTRY_KEYS = _RegistryKeys()
+SOURCES = ("gaussian", "control")

@@ -1,0 +1,21 @@
+"""From AnnData to training examples: prompts, representation, pairing, paths and packing."""
+
+from __future__ import annotations
+
+from ._packing import pack_trajectories
+from ._pairing import optimal_transport_pairing
+from ._paths import sample_paths, time_grid
+from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
+from ._representation import PCARepresentation, iterate_dense_rows
+
+__all__ = [
+    "COMBINATION_SEPARATOR",
+    "PCARepresentation",
+    "PromptBuilder",
+    "iterate_dense_rows",
+    "optimal_transport_pairing",
+    "pack_trajectories",
+    "render_perturbation",
+    "sample_paths",
+    "time_grid",
+]

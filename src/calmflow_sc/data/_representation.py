@@ -1,0 +1,99 @@
+"""Model space: a PCA of the log-normalised expression and its inverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.decomposition import PCA
+from torch import nn
+
+
+def iterate_dense_rows(
+    matrix: np.ndarray | sparse.spmatrix, chunk_size: int = 4096
+) -> Iterator[np.ndarray]:
+    """Yield dense float32 row blocks of a dense or sparse matrix."""
+    for start in range(0, matrix.shape[0], chunk_size):
+        block = matrix[start : start + chunk_size]
+        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        yield block.astype(np.float32, copy=False)
+
+
+class PCARepresentation(nn.Module):
+    """Principal components of the expression, scaled to unit average variance.
+
+    ``z = (x - mean) @ components.T / scale``, where ``scale`` is the root of the average
+    variance of the components, so that the Gaussian source ``N(0, I)`` has the same overall
+    scale as the cells. The inverse maps back to every gene, clipped at zero as log-normalised
+    expression is non-negative.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes ``G``.
+    n_components
+        Number of principal components ``D``.
+    """
+
+    def __init__(self, n_genes: int, n_components: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_genes))
+        self.register_buffer("components", torch.zeros(n_components, n_genes))
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has been called (or fitted buffers were loaded)."""
+        return bool(self.fitted)
+
+    def fit(self, expression: np.ndarray | sparse.spmatrix, seed: int = 0) -> PCARepresentation:
+        """Fit the principal components on cells x genes expression.
+
+        Sparse input is never densified as a whole (implicitly centred ARPACK solver).
+        """
+        n_components = self.components.shape[0]
+        if sparse.issparse(expression):
+            solver = "arpack"
+            expression = sparse.csr_matrix(expression, dtype=np.float64)
+        else:
+            solver = "full" if min(expression.shape) <= 2000 else "randomized"
+            expression = np.asarray(expression, dtype=np.float64)
+        pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed)
+        pca.fit(expression)
+        components = pca.components_
+        # fix the sign of each component so that repeated fits agree
+        signs = np.sign(components[np.arange(n_components), np.abs(components).argmax(1)])
+        components = components * signs[:, None]
+        self.mean.copy_(torch.as_tensor(pca.mean_, dtype=torch.float32))
+        self.components.copy_(torch.as_tensor(components, dtype=torch.float32))
+        self.scale.copy_(
+            torch.as_tensor(np.sqrt(pca.explained_variance_.mean()), dtype=torch.float32)
+        )
+        self.fitted.fill_(True)
+        return self
+
+    def transform(self, expression: torch.Tensor) -> torch.Tensor:
+        """Map expression ``(n, G)`` to model space ``(n, D)``."""
+        return (expression - self.mean) @ self.components.T / self.scale
+
+    def to_pca(self, states: torch.Tensor) -> torch.Tensor:
+        """Map model-space states to unscaled principal-component coordinates."""
+        return states * self.scale
+
+    def inverse_transform(self, states: torch.Tensor) -> torch.Tensor:
+        """Map model-space states ``(n, D)`` back to expression of every gene ``(n, G)``."""
+        return (self.to_pca(states) @ self.components + self.mean).clamp_min(0.0)
+
+    def transform_matrix(
+        self, expression: np.ndarray | sparse.spmatrix, chunk_size: int = 4096
+    ) -> torch.Tensor:
+        """Map a dense or sparse cells x genes matrix to model space, in row chunks."""
+        device = self.mean.device
+        blocks = [
+            self.transform(torch.as_tensor(block, device=device))
+            for block in iterate_dense_rows(expression, chunk_size)
+        ]
+        return torch.cat(blocks) if blocks else torch.zeros(0, self.components.shape[0])

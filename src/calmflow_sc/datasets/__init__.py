@@ -1,0 +1,8 @@
+"""Datasets: a simulated perturbation experiment and loaders of small real datasets."""
+
+from __future__ import annotations
+
+from ._real import kang2018, kang2018_counts, norman2019_devel
+from ._simulated import simulated
+
+__all__ = ["kang2018", "kang2018_counts", "norman2019_devel", "simulated"]

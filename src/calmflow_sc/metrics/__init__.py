@@ -1,0 +1,22 @@
+"""Metrics comparing predicted and observed single-cell perturbation responses.
+
+Functions take cell-by-feature matrices (dense NumPy arrays or SciPy sparse matrices, converted to
+float64) and return floats; :func:`evaluate` takes AnnData objects and returns a tidy table.
+"""
+
+from __future__ import annotations
+
+from ._energy import energy_distance
+from ._evaluate import evaluate
+from ._mean_expression import mean_expression_scores
+from ._mmd import DEFAULT_GAMMAS, mmd_rbf
+from ._top_genes import top_changed_genes
+
+__all__ = [
+    "DEFAULT_GAMMAS",
+    "energy_distance",
+    "evaluate",
+    "mean_expression_scores",
+    "mmd_rbf",
+    "top_changed_genes",
+]

@@ -1,0 +1,694 @@
+"""CaLMFlowPerturb: the user-facing scvi-tools model."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, LayerField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+from scvi.utils import setup_anndata_dsp
+
+from .._constants import REGISTRY_KEYS, SOURCES
+from ..data import PromptBuilder
+from ..module import CaLMFlowModule
+from ..nn import CausalLMBackbone, default_backbone_config
+from ._prompt_table import build_prompt_table
+from ._validation import (
+    MIN_TRAINING_CELLS,
+    check_expression,
+    check_query_genes,
+    check_setup,
+    get_expression,
+)
+
+logger = logging.getLogger(__name__)
+
+TRAINING_STEPS_BUDGET = 600
+
+
+class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
+    """Predict single-cell perturbation responses with CaLMFlow.
+
+    CaLMFlow (He et al., 2024) writes flow matching as a Volterra integral equation and solves
+    it with a causal language model: the model reads a text prompt describing the cell and its
+    perturbation, then writes the cell's state along the flow, one group of continuous tokens
+    per time point, decoded through a variational head. States live in a PCA of the
+    log-normalised expression fitted on the training cells; predictions are mapped back to
+    every gene.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    registry
+        Registry of a saved model (used by :meth:`load` when no AnnData is given).
+    source
+        Where the flow starts. ``"control"``: control cells of the same cell type and
+        covariates, paired with their targets by exact optimal transport on each minibatch;
+        predictions are per-cell counterfactuals of the given cells. ``"gaussian"``: standard
+        normal noise, as in the paper; predictions are samples of the condition.
+    n_components
+        Dimension of model space (principal components).
+    n_steps
+        Number ``K`` of transitions of the discretised flow (``K + 1`` time points).
+    n_spatial_tokens
+        Number ``S`` of language-model tokens per state.
+    n_trajectories
+        Number ``P`` of trajectories sharing one sequence.
+    n_latent
+        Latent dimension per token of the variational head.
+    beta
+        Weight of the KL term of the loss.
+    path_sigma
+        Scale of Brownian-bridge noise added to the straight paths during training.
+    predict_increment
+        Decode the increment to the next state rather than the next state itself.
+    temperature
+        Default inference temperature ``tau`` of the variational head.
+    n_layers, hidden_size, n_heads, dropout
+        Size of the default backbone, a randomly initialised GPT-2.
+
+    Examples
+    --------
+    >>> import calmflow_sc as cfs
+    >>> adata = cfs.datasets.simulated()
+    >>> cfs.CaLMFlowPerturb.setup_anndata(
+    ...     adata, perturbation_key="condition", control_value="control", cell_type_key="cell_type"
+    ... )
+    >>> model = cfs.CaLMFlowPerturb(adata)
+    >>> model.train()
+    >>> ctrl = adata[adata.obs["condition"] == "control"].copy()
+    >>> model.predict(ctrl, perturbation="IFNB")
+    >>> ctrl.layers["calmflow"]
+    """
+
+    _module_cls = CaLMFlowModule
+
+    def __init__(
+        self,
+        adata: AnnData | None = None,
+        registry: dict | None = None,
+        source: str = "control",
+        n_components: int = 50,
+        n_steps: int = 8,
+        n_spatial_tokens: int = 1,
+        n_trajectories: int = 1,
+        n_latent: int = 32,
+        beta: float = 0.3,
+        path_sigma: float = 0.0,
+        predict_increment: bool = True,
+        temperature: float = 1.0,
+        n_layers: int = 2,
+        hidden_size: int = 128,
+        n_heads: int = 4,
+        dropout: float = 0.1,
+    ):
+        super().__init__(adata, registry)
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+        for name, value in [
+            ("n_components", n_components),
+            ("n_steps", n_steps),
+            ("n_spatial_tokens", n_spatial_tokens),
+            ("n_trajectories", n_trajectories),
+            ("n_latent", n_latent),
+        ]:
+            if int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        n_genes = int(self.summary_stats.n_vars)
+        if adata is not None:
+            largest = min(adata.n_obs - 1, n_genes)
+            if n_components > largest:
+                warnings.warn(
+                    f"n_components={n_components} exceeds what {adata.n_obs} cells x {n_genes} "
+                    f"genes support; using {max(largest, 1)}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                n_components = max(largest, 1)
+            self.var_names_ = [str(name) for name in adata.var_names]
+
+        self.prompt_builder = PromptBuilder(
+            perturbation_key=self._setup_args["perturbation_key"],
+            control_value=str(self._setup_args["control_value"]),
+            cell_type_key=self._setup_args["cell_type_key"],
+            covariate_keys=tuple(self._setup_args["covariate_keys"] or ()),
+        )
+        categories = self.categories
+        cell_types = categories.get(REGISTRY_KEYS.CELL_TYPE_KEY)
+        covariates = [categories[key] for key in self.prompt_builder.covariate_keys]
+
+        backbone = CausalLMBackbone(
+            default_backbone_config(n_layers, hidden_size, n_heads, dropout)
+        )
+        prompt_ids, prompt_mask = build_prompt_table(
+            self.prompt_builder,
+            categories[REGISTRY_KEYS.PERTURBATION_KEY],
+            cell_types,
+            covariates,
+            backbone,
+        )
+        context_sizes = [len(cell_types) if cell_types is not None else 1]
+        context_sizes += [len(levels) for levels in covariates]
+        self.module = self._module_cls(
+            n_genes=n_genes,
+            n_components=n_components,
+            backbone=backbone,
+            prompt_ids=prompt_ids,
+            prompt_mask=prompt_mask,
+            context_sizes=context_sizes,
+            n_steps=n_steps,
+            n_spatial_tokens=n_spatial_tokens,
+            n_trajectories=n_trajectories,
+            n_latent=n_latent,
+            beta=beta,
+            path_sigma=path_sigma,
+            source=source,
+            predict_increment=predict_increment,
+        )
+        self.temperature = temperature
+        n_parameters = sum(p.numel() for p in self.module.parameters())
+        self._model_summary_string = (
+            f"CaLMFlowPerturb: source={source}, {n_components} PCs, K={n_steps} steps, "
+            f"S={n_spatial_tokens} spatial tokens, P={n_trajectories} trajectories, "
+            f"GPT-2 {n_layers}x{hidden_size} backbone, {n_parameters:,} parameters."
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    @setup_anndata_dsp.dedent
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        perturbation_key: str = "condition",
+        control_value: str = "control",
+        cell_type_key: str | None = None,
+        covariate_keys: Sequence[str] | None = None,
+        layer: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Register an AnnData for training.
+
+        Every argument is validated before anything is written. As every scvi-tools model,
+        registration stores integer codes of the categorical columns in
+        ``adata.obs["_scvi_perturbation"]`` (and ``"_scvi_cell_type"``), covariate codes in
+        ``adata.obsm["_scvi_covariates"]``, and ``adata.uns["_scvi_uuid"]`` /
+        ``adata.uns["_scvi_manager_uuid"]``; nothing else is changed.
+
+        Parameters
+        ----------
+        %(param_adata)s
+        perturbation_key
+            Column of ``adata.obs`` with each cell's perturbation; combinations are joined
+            by ``"+"`` (``"IFNB+TNF"``).
+        control_value
+            Value of that column for unperturbed cells.
+        cell_type_key
+            Column with each cell's cell type (optional).
+        covariate_keys
+            Further columns that describe a cell (donor, dose, exposure ...); they enter the
+            prompt and choose the control cells a path starts from.
+        layer
+            Layer holding log-normalised expression; ``None`` uses ``adata.X``.
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        setup_method_args["setup_args"]["covariate_keys"] = covariate_keys
+        setup_method_args["setup_args"]["control_value"] = str(control_value)
+        check_setup(
+            adata,
+            perturbation_key,
+            control_value,
+            cell_type_key,
+            covariate_keys,
+            layer,
+            require_control="source_registry" not in kwargs,
+        )
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            CategoricalObsField(REGISTRY_KEYS.PERTURBATION_KEY, perturbation_key),
+        ]
+        if cell_type_key is not None:
+            fields.append(CategoricalObsField(REGISTRY_KEYS.CELL_TYPE_KEY, cell_type_key))
+        if covariate_keys:
+            fields.append(CategoricalJointObsField(REGISTRY_KEYS.COVARIATES_KEY, covariate_keys))
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @property
+    def _setup_args(self) -> dict[str, Any]:
+        return self.registry_["setup_args"]
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Registered categories: perturbations, cell types and each covariate."""
+        fields = self.registry_["field_registries"]
+        result = {}
+        for key in (REGISTRY_KEYS.PERTURBATION_KEY, REGISTRY_KEYS.CELL_TYPE_KEY):
+            if key in fields:
+                mapping = fields[key]["state_registry"]["categorical_mapping"]
+                result[key] = [str(value) for value in mapping]
+        if REGISTRY_KEYS.COVARIATES_KEY in fields:
+            for column, mapping in fields[REGISTRY_KEYS.COVARIATES_KEY]["state_registry"][
+                "mappings"
+            ].items():
+                result[column] = [str(value) for value in mapping]
+        return result
+
+    # ------------------------------------------------------------------ training
+    def _fit_to_training_cells(self) -> None:
+        """Fit the PCA (once) and store the control cells that paths start from."""
+        manager = self.adata_manager
+        expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        representation = self.module.representation
+        if not representation.is_fitted:
+            representation.fit(expression)
+        perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY)).ravel()
+        control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
+            self.prompt_builder.control_value
+        )
+        is_control = np.flatnonzero(perturbation == control_code)
+        codes = [
+            np.asarray(manager.get_from_registry(REGISTRY_KEYS.CELL_TYPE_KEY)).reshape(-1, 1)
+            if REGISTRY_KEYS.CELL_TYPE_KEY in manager.data_registry
+            else np.zeros((self.adata.n_obs, 1))
+        ]
+        if REGISTRY_KEYS.COVARIATES_KEY in manager.data_registry:
+            codes.append(np.asarray(manager.get_from_registry(REGISTRY_KEYS.COVARIATES_KEY)))
+        codes = torch.as_tensor(np.concatenate(codes, axis=1)[is_control], dtype=torch.long)
+        with torch.no_grad():
+            states = representation.transform_matrix(expression[is_control])
+            contexts = self.module.context_index(codes.to(states.device)).cpu().numpy()
+        self.module.set_control_pool(states, contexts)
+
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int | None = None,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        plan_kwargs: dict | None = None,
+        **kwargs: Any,
+    ):
+        """Train the model with the scvi-tools training plan and runner.
+
+        Parameters
+        ----------
+        max_epochs
+            Number of passes over the data. ``None`` gives about 600 optimisation steps
+            (between 10 and 400 epochs).
+        batch_size
+            Cells per minibatch; ``None`` uses 128.
+        accelerator
+            ``"cpu"``, ``"gpu"`` or ``"auto"`` (Lightning).
+        devices
+            Devices to use (Lightning); several GPUs train with DDP through
+            ``strategy="ddp"``.
+        lr
+            Learning rate of AdamW.
+        weight_decay
+            Weight decay of AdamW.
+        plan_kwargs
+            Further arguments of :class:`scvi.train.TrainingPlan`.
+        **kwargs
+            Further arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and
+            the Lightning trainer, e.g. ``early_stopping=True``, ``precision="bf16-mixed"``,
+            ``train_size``, ``check_val_every_n_epoch``.
+        """
+        if self.adata is None:
+            raise ValueError(
+                "This model was loaded without data; load it with `adata=` to train further."
+            )
+        if self.adata.n_obs < MIN_TRAINING_CELLS:
+            raise ValueError(
+                f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
+                "train. Use more cells."
+            )
+        batch_size = batch_size or 128
+        if max_epochs is None:
+            steps_per_epoch = max(1, int(np.ceil(0.9 * self.adata.n_obs / batch_size)))
+            max_epochs = int(np.clip(round(TRAINING_STEPS_BUDGET / steps_per_epoch), 10, 400))
+        self._fit_to_training_cells()
+        plan = {"lr": lr, "weight_decay": weight_decay, "optimizer": "AdamW"}
+        plan.update(plan_kwargs or {})
+        kwargs.setdefault("check_val_every_n_epoch", 1)
+        return super().train(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            accelerator=accelerator,
+            devices=devices,
+            plan_kwargs=plan,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ prediction
+    def _check_ready(self) -> None:
+        if not self.is_trained_:
+            raise RuntimeError(
+                "The model is not trained yet: call model.train() before predicting."
+            )
+
+    def _check_query(self, adata: AnnData) -> None:
+        if not isinstance(adata, AnnData):
+            raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
+        if adata.n_obs == 0:
+            raise ValueError("The AnnData to predict has no cells.")
+        check_query_genes(adata, self.var_names_)
+        check_expression(adata, self._setup_args["layer"])
+        self._check_conditions(adata.obs, require_perturbation=False)
+
+    def _check_conditions(self, obs: pd.DataFrame, require_perturbation: bool = True) -> None:
+        keys = self.prompt_builder.keys[int(not require_perturbation) :]
+        missing = [key for key in keys if key not in obs.columns]
+        if missing:
+            raise KeyError(
+                f"Columns {missing} are missing. Each cell needs the columns the model was set "
+                f"up with: {self.prompt_builder.keys}."
+            )
+        for key in keys:
+            if obs[key].isna().any():
+                raise ValueError(f"Column {key!r} has missing values; fill or drop them.")
+            unseen = sorted(set(obs[key].astype(str)) - set(self.categories_for(key)))
+            if unseen:
+                warnings.warn(
+                    f"{key} values {unseen[:5]} were never seen in training; the model only "
+                    "knows them through the text of the prompt.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+
+    def categories_for(self, key: str) -> list[str]:
+        """Registered categories of an obs column used by the model."""
+        if key == self.prompt_builder.perturbation_key:
+            return self.categories[REGISTRY_KEYS.PERTURBATION_KEY]
+        if key == self.prompt_builder.cell_type_key:
+            return self.categories[REGISTRY_KEYS.CELL_TYPE_KEY]
+        return self.categories[key]
+
+    def _context_codes(self, conditions: pd.DataFrame) -> torch.Tensor | None:
+        """Context codes of conditions; ``None`` if any value was never seen in training."""
+        keys = self.prompt_builder.keys[1:]
+        codes = np.zeros((len(conditions), max(len(keys), 1)), dtype=np.int64)
+        if self.prompt_builder.cell_type_key is None:
+            codes = np.concatenate([np.zeros((len(conditions), 1), dtype=np.int64), codes], 1)
+            offset = 1
+        else:
+            offset = 0
+        for column, key in enumerate(keys):
+            index = pd.Index(self.categories_for(key))
+            position = index.get_indexer(conditions[key].astype(str))
+            if (position < 0).any():
+                return None
+            codes[:, column + offset] = position
+        return torch.as_tensor(codes[:, : len(keys) + offset])
+
+    def _rollout_conditions(
+        self,
+        conditions: pd.DataFrame,
+        sources: torch.Tensor | None,
+        temperature: float,
+        generator: torch.Generator,
+        batch_size: int,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Final states ``x_K`` (model space) for cells described by ``conditions``."""
+        module = self.module
+        module.eval()
+        device = module.representation.mean.device
+        prompts = np.asarray(self.prompt_builder.render_frame(conditions))
+        n_traj = module.n_trajectories
+        sequences = []
+        unique_prompts, groups = np.unique(prompts, return_inverse=True)
+        for group in range(len(unique_prompts)):
+            members = np.flatnonzero(groups == group)
+            fill = -len(members) % n_traj
+            padded = np.concatenate([members, np.repeat(members[-1:], fill)])
+            sequences.extend(padded.reshape(-1, n_traj))
+        sequences = np.asarray(sequences)
+        if sources is None:
+            sources = torch.randn(len(conditions), module.n_components, generator=generator)
+        final = torch.zeros(len(conditions), module.n_components)
+        for start in range(0, len(sequences), batch_size):
+            chunk = sequences[start : start + batch_size]
+            prompt_ids, prompt_mask = module.backbone.tokenize(list(prompts[chunk[:, 0]]))
+            states = module.rollout(
+                prompt_ids.to(device),
+                prompt_mask.to(device),
+                sources[torch.as_tensor(chunk)].to(device),
+                temperature=temperature,
+                generator=generator,
+                use_cache=use_cache,
+            )
+            final[torch.as_tensor(chunk.ravel())] = (
+                states[:, -1].reshape(-1, states.shape[-1]).float().cpu()
+            )
+        return final
+
+    def _to_outputs(self, states: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """Average samples: gene-space expression and PCA coordinates."""
+        representation = self.module.representation
+        device = representation.mean.device
+        with torch.no_grad():
+            expression = torch.stack(
+                [representation.inverse_transform(s.to(device)).cpu() for s in states]
+            ).mean(0)
+            coordinates = torch.stack(
+                [representation.to_pca(s.to(device)).cpu() for s in states]
+            ).mean(0)
+        return expression.numpy().astype(np.float32), coordinates.numpy().astype(np.float32)
+
+    def predict(
+        self,
+        adata: AnnData,
+        perturbation: str,
+        key_added: str = "calmflow",
+        n_samples: int = 1,
+        temperature: float | None = None,
+        seed: int = 0,
+        inplace: bool = True,
+        batch_size: int = 512,
+        use_cache: bool = True,
+    ) -> AnnData | None:
+        """Predict each cell's state under a perturbation.
+
+        Every cell keeps its own cell type and covariates; only the perturbation changes.
+        With ``source="control"`` each cell's own expression is where its flow starts (a
+        per-cell counterfactual); with ``source="gaussian"`` each cell gets a sample of its
+        condition. Conditions never seen in training (a new cell type x perturbation
+        combination, a new pair of seen perturbations) are described to the model in text.
+
+        Parameters
+        ----------
+        adata
+            Cells to predict from, usually control cells, with the training genes.
+        perturbation
+            Target perturbation, e.g. ``"IFNB"`` or ``"IFNB+TNF"``.
+        key_added
+            Name of the outputs.
+        n_samples
+            Samples per cell, averaged.
+        temperature
+            Inference temperature ``tau``; ``None`` uses the model's default.
+        seed
+            Seed of the sampling noise; the same seed gives the same predictions.
+        inplace
+            Write into ``adata``; otherwise return a new AnnData.
+        batch_size
+            Sequences rolled out at once.
+        use_cache
+            Use the key/value cache during rollout.
+
+        Returns
+        -------
+        ``None`` when ``inplace``; else an AnnData whose ``X`` holds the predictions, with the
+        perturbation column set to ``perturbation`` and the outputs below.
+
+        Writes
+        ------
+        ``adata.layers[key_added]``
+            Predicted expression of every gene, on the scale of the registered layer.
+        ``adata.obsm["X_" + key_added]``
+            Predicted principal-component coordinates (the model's PCA).
+        ``adata.uns[key_added + "_params"]``
+            The arguments of this call.
+        """
+        self._check_ready()
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        self._check_query(adata)
+        builder = self.prompt_builder
+        conditions = adata.obs[builder.keys[1:]].copy()
+        conditions[builder.perturbation_key] = str(perturbation)
+        self._check_conditions(conditions)
+        temperature = self.temperature if temperature is None else float(temperature)
+        if (
+            self.module.source == "control"
+            and builder.perturbation_key in adata.obs
+            and (adata.obs[builder.perturbation_key].astype(str) != builder.control_value).any()
+        ):
+            warnings.warn(
+                "Some of these cells are not control cells; the model starts each flow from the "
+                "given cell, and it was trained to start from controls.",
+                UserWarning,
+                stacklevel=2,
+            )
+        generator = torch.Generator().manual_seed(seed)
+        sources = None
+        if self.module.source == "control":
+            with torch.no_grad():
+                sources = self.module.representation.transform_matrix(
+                    get_expression(adata, self._setup_args["layer"])
+                ).cpu()
+        states = [
+            self._rollout_conditions(
+                conditions, sources, temperature, generator, batch_size, use_cache
+            )
+            for _ in range(n_samples)
+        ]
+        expression, coordinates = self._to_outputs(states)
+        params = {
+            "perturbation": str(perturbation),
+            "n_samples": int(n_samples),
+            "temperature": temperature,
+            "seed": int(seed),
+            "source": self.module.source,
+        }
+        if not inplace:
+            obs = adata.obs.copy()
+            obs[builder.perturbation_key] = str(perturbation)
+            return AnnData(
+                X=expression,
+                obs=obs,
+                var=adata.var.copy(),
+                layers={key_added: expression},
+                obsm={f"X_{key_added}": coordinates},
+                uns={f"{key_added}_params": params},
+            )
+        adata.layers[key_added] = expression
+        adata.obsm[f"X_{key_added}"] = coordinates
+        adata.uns[f"{key_added}_params"] = params
+        return None
+
+    def generate(
+        self,
+        obs_df: pd.DataFrame,
+        temperature: float | None = None,
+        seed: int = 0,
+        batch_size: int = 512,
+    ) -> AnnData:
+        """Generate one new cell per row of ``obs_df``.
+
+        Parameters
+        ----------
+        obs_df
+            One row per cell to generate, with the perturbation, cell-type and covariate
+            columns the model was set up with.
+        temperature
+            Inference temperature ``tau``; ``None`` uses the model's default.
+        seed
+            Seed of the sampling noise.
+        batch_size
+            Sequences rolled out at once.
+
+        Returns
+        -------
+        AnnData with the generated expression in ``X`` (training genes, scale of the
+        registered layer), ``obs`` a copy of ``obs_df`` and principal-component coordinates in
+        ``obsm["X_calmflow"]``. With ``source="control"``, each flow starts from a random
+        training control cell of the same cell type and covariates.
+        """
+        self._check_ready()
+        if not isinstance(obs_df, pd.DataFrame) or len(obs_df) == 0:
+            raise ValueError("obs_df must be a non-empty pandas DataFrame, one row per cell.")
+        self._check_conditions(obs_df)
+        temperature = self.temperature if temperature is None else float(temperature)
+        generator = torch.Generator().manual_seed(seed)
+        sources = None
+        if self.module.source == "control":
+            codes = self._context_codes(obs_df)
+            if codes is None:
+                raise ValueError(
+                    "With source='control', generated cells start from training control cells "
+                    "of the same cell type and covariates, and some requested values have none. "
+                    "Use model.predict() on control cells of that kind instead."
+                )
+            with torch.no_grad():
+                module = self.module
+                contexts = module.context_index(codes.to(module.control_start.device))
+                sources = module.sample_controls(contexts, generator=generator).float().cpu()
+        states = self._rollout_conditions(obs_df, sources, temperature, generator, batch_size)
+        expression, coordinates = self._to_outputs([states])
+        var_names = pd.Index(self.var_names_)
+        return AnnData(
+            X=expression,
+            obs=obs_df.copy().set_index(pd.Index([str(i) for i in obs_df.index])),
+            var=pd.DataFrame(index=var_names),
+            obsm={"X_calmflow": coordinates},
+        )
+
+    # ------------------------------------------------------------------ persistence
+    @classmethod
+    def load(
+        cls,
+        dir_path: str | Path,
+        adata: AnnData | None = None,
+        accelerator: str = "auto",
+        device: int | str = "auto",
+        **kwargs: Any,
+    ) -> CaLMFlowPerturb:
+        """Load a model saved with :meth:`save`.
+
+        Parameters
+        ----------
+        dir_path
+            Directory written by :meth:`save`.
+        adata
+            AnnData organised as the training data (to train further); ``None`` loads the
+            AnnData saved with the model, or the model alone.
+        accelerator, device
+            Where to load the model; ``accelerator="cpu"`` loads a GPU-trained model on CPU.
+        **kwargs
+            Further arguments of :meth:`scvi.model.base.BaseModelClass.load`.
+
+        Returns
+        -------
+        The trained model.
+        """
+        path = Path(dir_path)
+        if not (path / "model.pt").is_file():
+            raise FileNotFoundError(
+                f"No saved model in {str(path)!r}: the directory must contain the 'model.pt' "
+                "written by model.save(dir)."
+            )
+        try:
+            return super().load(
+                str(path), adata=adata, accelerator=accelerator, device=device, **kwargs
+            )
+        except (KeyError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as err:
+            if isinstance(err, ValueError) and "var_names" in str(err):
+                raise
+            raise ValueError(
+                f"Could not load the model saved in {str(path)!r}; the file 'model.pt' is "
+                f"damaged or was written by another program ({type(err).__name__}: {err}). "
+                "Save the model again with model.save(dir, overwrite=True)."
+            ) from err
+        except Exception as err:
+            if "pickle" in type(err).__name__.lower() or "unpickl" in str(err).lower():
+                raise ValueError(
+                    f"Could not load the model saved in {str(path)!r}: 'model.pt' is damaged. "
+                    "Save the model again with model.save(dir, overwrite=True)."
+                ) from err
+            raise

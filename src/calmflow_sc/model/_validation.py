@@ -1,0 +1,143 @@
+"""Checks of user input, run before anything is written into the user's AnnData."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy import sparse
+
+MIN_TRAINING_CELLS = 16
+
+
+def get_expression(adata: AnnData, layer: str | None) -> np.ndarray | sparse.spmatrix:
+    """The expression matrix of ``layer`` (``adata.X`` for ``None``), with a clear error."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError(
+                "adata.X is empty. Pass `layer=` naming the layer that holds log-normalised "
+                "expression."
+            )
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(
+            f"Layer {layer!r} is not in adata.layers (available: {list(adata.layers)}). "
+            "Pass the name of the layer holding log-normalised expression, or `layer=None` "
+            "for adata.X."
+        )
+    return adata.layers[layer]
+
+
+def _stored_values(matrix: np.ndarray | sparse.spmatrix) -> np.ndarray:
+    if sparse.issparse(matrix):
+        return np.asarray(matrix.data)
+    return np.asarray(matrix)
+
+
+def check_expression(adata: AnnData, layer: str | None) -> None:
+    """Reject empty data and non-finite values; warn on raw counts.
+
+    Parameters
+    ----------
+    adata
+        The data.
+    layer
+        Layer holding log-normalised expression; ``None`` for ``adata.X``.
+    """
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(
+            f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes). "
+            "Pass an AnnData with cells and genes."
+        )
+    where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
+    values = _stored_values(get_expression(adata, layer))
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"{where} has non-numeric dtype {values.dtype}; expected floats.")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(
+            f"{where} holds {int((~finite).sum())} NaN or infinite values. Remove or impute "
+            "them (e.g. with np.nan_to_num) before setting up the model."
+        )
+    if values.size and values.min() < 0:
+        warnings.warn(
+            f"{where} has negative values; expected log-normalised expression "
+            "(sc.pp.normalize_total then sc.pp.log1p). Scaled data is not supported.",
+            UserWarning,
+            stacklevel=3,
+        )
+    sample = values[: min(values.size, 1_000_000)]
+    if sample.size and np.all(np.mod(sample, 1) == 0) and sample.max() > 20:
+        warnings.warn(
+            f"{where} looks like raw counts (integers up to {sample.max():.0f}). The model "
+            "expects log-normalised expression: run sc.pp.normalize_total(adata) and "
+            "sc.pp.log1p(adata) (keeping counts in a layer), or pass the log-normalised layer.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def check_obs_column(adata: AnnData, key: str, argument: str) -> None:
+    """Check that an obs column exists and has no missing values."""
+    if key not in adata.obs.columns:
+        raise KeyError(
+            f"{argument}={key!r} is not a column of adata.obs (available: "
+            f"{list(adata.obs.columns)}). Pass the name of the column that holds it."
+        )
+    missing = adata.obs[key].isna()
+    if missing.any():
+        raise ValueError(
+            f"adata.obs[{key!r}] has {int(missing.sum())} missing values. Fill them (e.g. with "
+            "'unknown') or drop those cells before setting up the model."
+        )
+
+
+def check_setup(
+    adata: AnnData,
+    perturbation_key: str,
+    control_value: str,
+    cell_type_key: str | None,
+    covariate_keys: Sequence[str] | None,
+    layer: str | None,
+    require_control: bool = True,
+) -> None:
+    """Validate every ``setup_anndata`` argument against the data."""
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
+    check_obs_column(adata, perturbation_key, "perturbation_key")
+    if cell_type_key is not None:
+        check_obs_column(adata, cell_type_key, "cell_type_key")
+    for key in covariate_keys or ():
+        check_obs_column(adata, key, "covariate_keys")
+    keys = [perturbation_key, cell_type_key, *(covariate_keys or ())]
+    keys = [key for key in keys if key is not None]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"perturbation, cell type and covariate keys must differ, got {keys}.")
+    get_expression(adata, layer)
+    check_expression(adata, layer)
+    if require_control:
+        values = adata.obs[perturbation_key].astype(str)
+        if not (values == str(control_value)).any():
+            raise ValueError(
+                f"control_value={control_value!r} does not occur in adata.obs"
+                f"[{perturbation_key!r}] (values: {sorted(values.unique())[:10]}). Pass the "
+                "value that marks unperturbed cells."
+            )
+
+
+def check_query_genes(adata: AnnData, var_names: Sequence[str]) -> None:
+    """Check that a query AnnData has the training genes in the training order."""
+    if list(adata.var_names) == list(var_names):
+        return
+    query = pd.Index(adata.var_names)
+    missing = pd.Index(var_names).difference(query)
+    extra = query.difference(pd.Index(var_names))
+    raise ValueError(
+        f"The genes of this AnnData differ from those the model was trained on "
+        f"({len(missing)} missing, e.g. {list(missing[:3])}; {len(extra)} extra, e.g. "
+        f"{list(extra[:3])}; or a different order). Subset and order it with "
+        "`adata[:, model.var_names_].copy()`."
+    )

@@ -1,0 +1,394 @@
+"""The CaLMFlow module: Volterra flow matching with a causal language model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+
+from .._constants import REGISTRY_KEYS, SOURCES
+from ..data import PCARepresentation, optimal_transport_pairing, pack_trajectories, sample_paths
+from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
+from ._layout import SequenceLayout
+
+
+class CaLMFlowModule(BaseModuleClass):
+    """Flow matching as a Volterra equation, solved by a causal language model.
+
+    A prompt describing the condition is followed by the states ``x_0 .. x_{K-1}`` of ``P``
+    trajectories, each state written as ``S`` continuous tokens. The output tokens of state
+    ``x_{t, p}`` are decoded through a variational head into ``x_{t + 1, p}``. The loss is the
+    squared error of the predicted next states (summed over dimensions, averaged over
+    transitions) plus ``beta`` times the KL divergence of the latents from ``N(0, I)``.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes of the registered expression.
+    n_components
+        Dimension ``D`` of model space (principal components).
+    backbone
+        The causal language model.
+    prompt_ids
+        Token ids of the prompt of every (perturbation, context) pair,
+        ``(n_perturbations * n_contexts, length)``, left-padded.
+    prompt_mask
+        Attention mask matching ``prompt_ids``.
+    context_sizes
+        Number of categories of the cell type (1 without cell types) and of each covariate;
+        their mixed-radix code is the context index of a cell.
+    n_steps
+        Number ``K`` of transitions of the discretised flow.
+    n_spatial_tokens
+        Number ``S`` of tokens per state.
+    n_trajectories
+        Number ``P`` of trajectories per sequence.
+    n_latent
+        Latent dimension per token of the variational head.
+    beta
+        Weight of the KL term.
+    path_sigma
+        Scale of Brownian-bridge noise on the paths; 0 gives straight paths.
+    source
+        ``"gaussian"``: paths start from ``N(0, I)`` noise. ``"control"``: paths start from
+        control cells of the same context, paired with targets by exact optimal transport.
+    predict_increment
+        Decode the increment ``x_{t+1} - x_t`` instead of the next state itself.
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        n_components: int,
+        backbone: CausalLMBackbone,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        context_sizes: list[int],
+        n_steps: int = 8,
+        n_spatial_tokens: int = 1,
+        n_trajectories: int = 1,
+        n_latent: int = 32,
+        beta: float = 0.3,
+        path_sigma: float = 0.0,
+        source: str = "control",
+        predict_increment: bool = True,
+    ):
+        super().__init__()
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+        self.n_components = n_components
+        self.n_steps = n_steps
+        self.n_spatial_tokens = n_spatial_tokens
+        self.n_trajectories = n_trajectories
+        self.beta = beta
+        self.path_sigma = path_sigma
+        self.source = source
+        self.predict_increment = predict_increment
+        self.context_sizes = [int(size) for size in context_sizes]
+        self.n_contexts = int(np.prod(self.context_sizes))
+
+        self.representation = PCARepresentation(n_genes, n_components)
+        self.backbone = backbone
+        hidden_size = backbone.hidden_size
+        self.state_tokenizer = StateTokenizer(
+            n_components, hidden_size, n_spatial_tokens, n_steps + 1
+        )
+        self.head = VariationalHead(hidden_size, n_spatial_tokens, n_latent, n_components)
+
+        # derived from the registry at every construction: not saved
+        self.register_buffer("prompt_ids", prompt_ids.long(), persistent=False)
+        self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
+        radix = np.cumprod([1, *self.context_sizes[::-1]])[:-1][::-1].copy()
+        self.register_buffer("context_radix", torch.as_tensor(radix), persistent=False)
+        # fitted on the training cells: saved, resized on load
+        self.register_buffer("control_states", torch.zeros(0, n_components))
+        self.register_buffer("control_start", torch.zeros(self.n_contexts, dtype=torch.long))
+        self.register_buffer("control_count", torch.zeros(self.n_contexts, dtype=torch.long))
+
+    # ------------------------------------------------------------------ data-dependent state
+    _RESIZABLE_BUFFERS = ("control_states",)
+
+    def load_state_dict(
+        self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False
+    ):
+        """Load parameters, resizing buffers whose size depends on the training cells."""
+        for name in self._RESIZABLE_BUFFERS:
+            if name in state_dict:
+                setattr(
+                    self, name, torch.empty_like(state_dict[name], device=self.control_start.device)
+                )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def set_control_pool(self, states: torch.Tensor, contexts: np.ndarray) -> None:
+        """Store control cells (model space) by context for sampling sources.
+
+        A context without controls falls back to the controls of the same cell type, then to
+        every control cell.
+
+        Parameters
+        ----------
+        states
+            Model-space states of the control cells, ``(n_controls, D)``.
+        contexts
+            Context index of each control cell.
+        """
+        order = np.argsort(contexts, kind="stable")
+        contexts = contexts[order]
+        counts = np.bincount(contexts, minlength=self.n_contexts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per_cell_type = self.n_contexts // self.context_sizes[0]
+        for context in np.flatnonzero(counts == 0):
+            first = (context // per_cell_type) * per_cell_type
+            span = slice(first, first + per_cell_type)
+            if counts[span].sum() > 0:
+                starts[context], counts[context] = starts[first], counts[span].sum()
+            else:
+                starts[context], counts[context] = 0, len(contexts)
+        device = self.control_start.device
+        self.control_states = states[torch.as_tensor(order, device=states.device)].to(device)
+        self.control_start = torch.as_tensor(starts, dtype=torch.long, device=device)
+        self.control_count = torch.as_tensor(counts, dtype=torch.long, device=device)
+
+    def context_index(self, codes: torch.Tensor) -> torch.Tensor:
+        """Mixed-radix context index from cell-type and covariate codes ``(n, n_keys)``."""
+        return (codes.long() * self.context_radix).sum(-1)
+
+    def sample_controls(self, contexts: torch.Tensor, generator: torch.Generator | None = None):
+        """Draw one control cell (model space) from the pool of each context."""
+        counts = self.control_count[contexts]
+        if bool((counts == 0).any()):
+            raise RuntimeError("No control cells are stored: train the model first.")
+        uniform = torch.rand(len(contexts), generator=generator).to(counts.device)
+        draws = self.control_start[contexts] + (uniform * counts).long().clamp_max(counts - 1)
+        return self.control_states[draws]
+
+    # ------------------------------------------------------------------ sequences
+    def _context_codes(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = tensors[REGISTRY_KEYS.X_KEY]
+        parts = [
+            tensors[REGISTRY_KEYS.CELL_TYPE_KEY]
+            if REGISTRY_KEYS.CELL_TYPE_KEY in tensors
+            else torch.zeros(x.shape[0], 1, device=x.device)
+        ]
+        if REGISTRY_KEYS.COVARIATES_KEY in tensors:
+            parts.append(tensors[REGISTRY_KEYS.COVARIATES_KEY])
+        return torch.cat(parts, dim=1).long()
+
+    def _pair_sources(
+        self, target: torch.Tensor, groups: torch.Tensor, contexts: torch.Tensor
+    ) -> torch.Tensor:
+        """Controls of each target's context, paired by exact OT within each condition."""
+        source = self.sample_controls(contexts)
+        source_np = source.detach().float().cpu().numpy()
+        target_np = target.detach().float().cpu().numpy()
+        groups_np = groups.cpu().numpy()
+        order = np.arange(len(groups_np))
+        for group in np.unique(groups_np):
+            members = np.flatnonzero(groups_np == group)
+            pairing = optimal_transport_pairing(source_np[members], target_np[members])
+            order[members] = members[pairing]
+        return source[torch.as_tensor(order, device=source.device)]
+
+    def sequence_hidden(
+        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, states: torch.Tensor
+    ) -> torch.Tensor:
+        """Output tokens of the state blocks of whole sequences.
+
+        Parameters
+        ----------
+        prompt_ids, prompt_mask
+            Left-padded prompts, ``(N, L)``.
+        states
+            Input states in time-major order, ``(N, T, P, D)``.
+
+        Returns
+        -------
+        Output tokens ``(N, T, P, S, H)``; block ``(t, p)`` predicts ``x_{t + 1, p}``.
+        """
+        n, n_times, n_traj, _ = states.shape
+        time_index = torch.arange(n_times, device=states.device).view(1, n_times, 1)
+        tokens = self.state_tokenizer(states, time_index)
+        hidden_size = tokens.shape[-1]
+        tokens = tokens.reshape(n, -1, hidden_size)
+        embeds = torch.cat([self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens], 1)
+        mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, tokens.shape[1])], dim=1)
+        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+        hidden, _ = self.backbone(embeds, mask, position_ids)
+        # slice the prompt off first: state outputs start right after the padded prompt
+        return hidden[:, prompt_ids.shape[1] :].reshape(
+            n, n_times, n_traj, self.n_spatial_tokens, hidden_size
+        )
+
+    def next_state(
+        self,
+        hidden: torch.Tensor,
+        current: torch.Tensor,
+        temperature: float = 1.0,
+        noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """Decode output tokens ``(..., S, H)`` of state ``current`` into the next state."""
+        sample = self.head.encode(hidden, temperature=temperature, noise=noise)
+        decoded = self.head.decode(sample.z)
+        return (current + decoded if self.predict_increment else decoded), sample
+
+    # ------------------------------------------------------------------ scvi-tools contract
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "perturbation": tensors[REGISTRY_KEYS.PERTURBATION_KEY],
+            "context_codes": self._context_codes(tensors),
+        }
+
+    @auto_move_data
+    def inference(
+        self, x: torch.Tensor, perturbation: torch.Tensor, context_codes: torch.Tensor
+    ) -> dict[str, Any]:
+        """Build training sequences and run the language model over them.
+
+        Parameters
+        ----------
+        x
+            Registered expression of the target cells, ``(B, G)``.
+        perturbation
+            Perturbation code of each cell, ``(B, 1)``.
+        context_codes
+            Cell-type and covariate codes of each cell, ``(B, n_keys)``.
+
+        Returns
+        -------
+        ``states`` (the paths, ``(N, K + 1, P, D)`` after packing) and ``sample`` (the
+        latents of every state block).
+        """
+        target = self.representation.transform(x.float())
+        contexts = self.context_index(context_codes)
+        prompt_rows = perturbation.long().view(-1) * self.n_contexts + contexts
+        if self.source == "control":
+            source = self._pair_sources(target, prompt_rows, contexts)
+        else:
+            source = torch.randn_like(target)
+        paths = sample_paths(source, target, self.n_steps, sigma=self.path_sigma)
+
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+        packed = torch.as_tensor(
+            pack_trajectories(prompt_rows.cpu().numpy(), self.n_trajectories, rng),
+            device=x.device,
+        )
+        states = paths[packed].transpose(1, 2)  # (N, K + 1, P, D), time-major
+        rows = prompt_rows[packed[:, 0]]
+        hidden = self.sequence_hidden(self.prompt_ids[rows], self.prompt_mask[rows], states[:, :-1])
+        sample = self.head.encode(hidden)
+        return {"states": states, "sample": sample}
+
+    def _get_generative_input(
+        self, tensors: dict[str, torch.Tensor], inference_outputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {"z": inference_outputs["sample"].z, "states": inference_outputs["states"]}
+
+    @auto_move_data
+    def generative(self, z: torch.Tensor, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decode the latents of each state block into the next state.
+
+        Returns
+        -------
+        ``predicted``: next states ``(N, K, P, D)``.
+        """
+        decoded = self.head.decode(z)
+        predicted = states[:, :-1] + decoded if self.predict_increment else decoded
+        return {"predicted": predicted}
+
+    def loss(
+        self,
+        tensors: dict[str, torch.Tensor],
+        inference_outputs: dict[str, Any],
+        generative_outputs: dict[str, torch.Tensor],
+        **kwargs: Any,
+    ) -> LossOutput:
+        """Reconstruction of the next states plus ``beta`` times the KL term."""
+        target = inference_outputs["states"][:, 1:]
+        predicted = generative_outputs["predicted"]
+        reconstruction = (predicted.float() - target.float()).pow(2).sum(-1).mean(dim=(1, 2))
+        kl = self.head.kl_divergence(inference_outputs["sample"]).float().mean(dim=(1, 2))
+        loss = reconstruction.mean() + self.beta * kl.mean()
+        return LossOutput(loss=loss, reconstruction_loss=reconstruction, kl_local=self.beta * kl)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.inference_mode()
+    def rollout(
+        self,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        source: torch.Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Write the flow autoregressively from ``x_0`` to ``x_K``.
+
+        Parameters
+        ----------
+        prompt_ids, prompt_mask
+            Left-padded prompts, ``(N, L)``.
+        source
+            Starting states ``(N, P, D)``.
+        temperature
+            Scale ``tau`` of the latent noise.
+        generator
+            CPU random generator for the latent noise (device independent).
+        use_cache
+            Reuse keys and values of earlier tokens (linear in ``K``); otherwise every step
+            recomputes the whole sequence, as the reference implementation does.
+
+        Returns
+        -------
+        States ``(N, K + 1, P, D)``.
+        """
+        n, n_traj, _ = source.shape
+        noise_shape = (n, n_traj, self.n_spatial_tokens, self.head.n_latent)
+        noises = [
+            torch.randn(noise_shape, generator=generator).to(source.device)
+            for _ in range(self.n_steps)
+        ]
+        states = [source]
+        if not use_cache:
+            for step in range(self.n_steps):
+                hidden = self.sequence_hidden(prompt_ids, prompt_mask, torch.stack(states, 1))
+                states.append(
+                    self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
+                )
+            return torch.stack(states, dim=1)
+
+        block = n_traj * self.n_spatial_tokens
+        tokens = self.state_tokenizer(
+            source, torch.zeros((), dtype=torch.long, device=source.device)
+        )
+        embeds = torch.cat(
+            [self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens.reshape(n, block, -1)],
+            dim=1,
+        )
+        mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, block)], dim=1)
+        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+        hidden, cache = self.backbone(embeds, mask, position_ids, use_cache=True)
+        for step in range(self.n_steps):
+            out = hidden[:, -block:].reshape(n, n_traj, self.n_spatial_tokens, -1)
+            states.append(self.next_state(out, states[-1], temperature, noises[step])[0])
+            if step == self.n_steps - 1:
+                break
+            time_index = torch.full((), step + 1, dtype=torch.long, device=source.device)
+            tokens = self.state_tokenizer(states[-1], time_index).reshape(n, block, -1)
+            mask = torch.cat([mask, mask.new_ones(n, block)], dim=1)
+            position_ids = position_ids[:, -1:] + 1 + torch.arange(block, device=source.device)
+            hidden, cache = self.backbone(
+                tokens, mask, position_ids, past_key_values=cache, use_cache=True
+            )
+        return torch.stack(states, dim=1)
+
+    def layout(self, prompt_length: int, n_time_points: int | None = None) -> SequenceLayout:
+        """The token layout of a sequence with a prompt of ``prompt_length`` tokens."""
+        return SequenceLayout(
+            prompt_length,
+            self.n_steps if n_time_points is None else n_time_points,
+            self.n_trajectories,
+            self.n_spatial_tokens,
+        )

@@ -1,0 +1,17 @@
+"""Torch building blocks: the language-model backbone, state tokens and the variational head."""
+
+from __future__ import annotations
+
+from ._backbone import CausalLMBackbone, default_backbone_config
+from ._state_tokens import StateTokenizer
+from ._tokenizer import load_gpt2_tokenizer
+from ._variational_head import VariationalHead, VariationalSample
+
+__all__ = [
+    "CausalLMBackbone",
+    "StateTokenizer",
+    "VariationalHead",
+    "VariationalSample",
+    "default_backbone_config",
+    "load_gpt2_tokenizer",
+]

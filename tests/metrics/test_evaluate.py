@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+from sklearn.decomposition import PCA
+
+from calmflow_sc.metrics import energy_distance, evaluate, mean_expression_scores, mmd_rbf
+
+N_GENES = 40
+
+
+def _adata(x, seed):
+    adata = ad.AnnData(x.astype(np.float32))
+    adata.var_names = [f"g{i}" for i in range(x.shape[1])]
+    adata.obs_names = [f"c{seed}_{i}" for i in range(x.shape[0])]
+    return adata
+
+
+@pytest.fixture
+def trio():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 2.0, size=N_GENES)
+    effect = np.zeros(N_GENES)
+    effect[:8] = rng.uniform(1.0, 2.0, size=8)
+    control = np.clip(base + rng.normal(scale=0.3, size=(60, N_GENES)), 0, None)
+    real = np.clip(base + effect + rng.normal(scale=0.3, size=(50, N_GENES)), 0, None)
+    pred = np.clip(base + 0.8 * effect + rng.normal(scale=0.3, size=(45, N_GENES)), 0, None)
+    return _adata(pred, 0), _adata(real, 1), _adata(control, 2)
+
+
+EXPECTED_METRICS = [
+    "energy_distance",
+    "energy_distance_squared",
+    "mmd",
+    "r2_all",
+    "pearson_delta_all",
+    "r2_top5",
+    "pearson_delta_top5",
+    "r2_top20",
+    "pearson_delta_top20",
+]
+
+
+def test_returns_documented_rows(trio):
+    pred, real, control = trio
+    table = evaluate(pred, real, control, top_k=(5, 20))
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == ["metric", "value"]
+    assert table["metric"].tolist() == EXPECTED_METRICS
+    assert table["value"].dtype == np.float64
+    assert table["value"].notna().all()
+    values = table.set_index("metric")["value"]
+    assert values["energy_distance"] > 0
+    assert values["mmd"] > 0
+    assert 0.5 < values["pearson_delta_all"] <= 1
+
+
+def test_values_match_the_functions(trio):
+    pred, real, control = trio
+    values = evaluate(pred, real, control, top_k=(5,), n_comps=10).set_index("metric")["value"]
+    pca = PCA(n_components=10).fit(np.vstack([real.X, control.X]).astype(np.float64))
+    emb_pred = pca.transform(pred.X.astype(np.float64))
+    emb_real = pca.transform(real.X.astype(np.float64))
+    assert values["energy_distance"] == pytest.approx(energy_distance(emb_pred, emb_real))
+    assert values["energy_distance_squared"] == pytest.approx(
+        energy_distance(emb_pred, emb_real, squared=True)
+    )
+    assert values["mmd"] == pytest.approx(mmd_rbf(emb_pred, emb_real))
+    top = mean_expression_scores(pred.X, real.X, control.X, top_k=5)
+    assert values["r2_top5"] == pytest.approx(top["r2"])
+    assert values["pearson_delta_top5"] == pytest.approx(top["pearson_delta"])
+
+
+def test_perfect_prediction(trio):
+    _, real, control = trio
+    values = evaluate(real.copy(), real, control, top_k=(5,)).set_index("metric")["value"]
+    assert values["energy_distance"] == pytest.approx(0.0, abs=1e-9)
+    assert values["energy_distance_squared"] == pytest.approx(0.0, abs=1e-9)
+    assert values["mmd"] == pytest.approx(0.0, abs=1e-9)
+    for name in ("r2_all", "pearson_delta_all", "r2_top5", "pearson_delta_top5"):
+        assert values[name] == pytest.approx(1.0)
+
+
+def test_prediction_closer_to_truth_scores_better(trio):
+    pred, real, control = trio
+    good = evaluate(pred, real, control, top_k=(5,)).set_index("metric")["value"]
+    bad = evaluate(control, real, control, top_k=(5,)).set_index("metric")["value"]
+    assert good["energy_distance"] < bad["energy_distance"]
+    assert good["mmd"] < bad["mmd"]
+    assert good["pearson_delta_all"] > 0.9
+    # the control cells themselves predict a zero change: the delta correlation is undefined
+    assert np.isnan(bad["pearson_delta_all"])
+
+
+def test_layer_and_obsm(trio):
+    pred, real, control = trio
+    expected = evaluate(pred, real, control, top_k=(5,))
+    rng = np.random.default_rng(1)
+    for adata in (pred, real, control):
+        adata.layers["lognorm"] = sparse.csr_matrix(adata.X)
+        adata.X = rng.normal(size=adata.shape).astype(np.float32)  # must be ignored
+        adata.obsm["X_emb"] = np.asarray(adata.layers["lognorm"][:, :3].toarray())
+    with_layer = evaluate(pred, real, control, layer="lognorm", top_k=(5,))
+    pd.testing.assert_frame_equal(with_layer, expected, rtol=1e-6)
+
+    with_obsm = evaluate(pred, real, control, layer="lognorm", obsm="X_emb", top_k=(5,))
+    values = with_obsm.set_index("metric")["value"]
+    assert values["energy_distance"] == pytest.approx(
+        energy_distance(pred.obsm["X_emb"], real.obsm["X_emb"])
+    )
+    assert values["r2_all"] == pytest.approx(expected.set_index("metric")["value"]["r2_all"])
+
+
+def test_errors(trio):
+    pred, real, control = trio
+    other = pred.copy()
+    other.var_names = [f"h{i}" for i in range(N_GENES)]
+    with pytest.raises(ValueError, match="var_names"):
+        evaluate(other, real, control)
+    with pytest.raises(ValueError, match="Layer"):
+        evaluate(pred, real, control, layer="missing")
+    with pytest.raises(ValueError, match="X_emb"):
+        evaluate(pred, real, control, obsm="X_emb")
+    with pytest.raises(ValueError, match="between 1 and"):
+        evaluate(pred, real, control, top_k=(N_GENES + 1,))
