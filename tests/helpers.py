@@ -29,9 +29,10 @@ def gen_adata(
 ) -> AnnData:
     """Small log-normalised perturbation data: each condition shifts its own genes."""
     rng = np.random.default_rng(seed)
-    cell_type = rng.choice(cell_types, n_cells)
-    condition = rng.choice(conditions, n_cells)
-    donor = rng.choice(donors, n_cells)
+    # every value occurs once n_cells reaches the number of values
+    cell_type = rng.permutation(np.resize(np.asarray(cell_types), n_cells))
+    condition = rng.permutation(np.resize(np.asarray(conditions), n_cells))
+    donor = rng.permutation(np.resize(np.asarray(donors), n_cells))
     rate = np.full((n_cells, n_genes), 1.0)
     for i, name in enumerate(cell_types):
         rate[cell_type == name, i * 3 : i * 3 + 3] += 3.0

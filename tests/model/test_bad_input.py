@@ -79,8 +79,7 @@ def test_raw_counts_warn():
 def test_too_few_cells_to_train():
     adata = gen_adata(n_cells=10)
     setup(adata)
-    with pytest.warns(UserWarning, match="n_components"):
-        model = CaLMFlowPerturb(adata, **TINY_MODEL)
+    model = CaLMFlowPerturb(adata, **TINY_MODEL)
     with pytest.raises(ValueError, match="at least 16"):
         model.train(max_epochs=1)
 

@@ -30,7 +30,7 @@ def test_train_records_history_and_losses(model):
     history = model.history
     assert {"train_loss", "validation_loss", "reconstruction_loss_train"} <= set(history)
     assert np.isfinite(history["train_loss"].to_numpy(dtype=float)).all()
-    assert "source=" in repr(model)
+    assert "source=" in model._model_summary_string
 
 
 def test_predict_writes_documented_keys(model, adata):

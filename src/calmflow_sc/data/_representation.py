@@ -87,6 +87,23 @@ class PCARepresentation(nn.Module):
         """Map model-space states ``(n, D)`` back to expression of every gene ``(n, G)``."""
         return (self.to_pca(states) @ self.components + self.mean).clamp_min(0.0)
 
+    def move(
+        self, expression: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+    ) -> torch.Tensor:
+        """Move cells by the model-space displacement ``end - start``, keeping the rest.
+
+        The part of each cell's expression outside the principal subspace (detail the model
+        does not describe) is kept as it is; the result is clipped at zero.
+
+        Parameters
+        ----------
+        expression
+            Expression of the starting cells ``(n, G)``.
+        start, end
+            Their model-space states before and after the flow, ``(n, D)``.
+        """
+        return (expression + self.to_pca(end - start) @ self.components).clamp_min(0.0)
+
     def transform_matrix(
         self, expression: np.ndarray | sparse.spmatrix, chunk_size: int = 4096
     ) -> torch.Tensor:

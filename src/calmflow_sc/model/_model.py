@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import pickle
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +18,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from .._constants import REGISTRY_KEYS, SOURCES
-from ..data import PromptBuilder
+from ..data import PromptBuilder, iterate_dense_rows
 from ..module import CaLMFlowModule
 from ..nn import CausalLMBackbone, default_backbone_config
 from ._prompt_table import build_prompt_table
@@ -29,8 +29,6 @@ from ._validation import (
     check_setup,
     get_expression,
 )
-
-logger = logging.getLogger(__name__)
 
 TRAINING_STEPS_BUDGET = 600
 
@@ -70,8 +68,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         Weight of the KL term of the loss.
     path_sigma
         Scale of Brownian-bridge noise added to the straight paths during training.
-    predict_increment
-        Decode the increment to the next state rather than the next state itself.
+    predict_velocity
+        Decode the velocity of each step, with the loss on the velocity as in flow matching;
+        ``False`` decodes the next state itself, as in the paper.
     temperature
         Default inference temperature ``tau`` of the variational head.
     n_layers, hidden_size, n_heads, dropout
@@ -103,9 +102,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         n_spatial_tokens: int = 1,
         n_trajectories: int = 1,
         n_latent: int = 32,
-        beta: float = 0.3,
+        beta: float = 0.01,
         path_sigma: float = 0.0,
-        predict_increment: bool = True,
+        predict_velocity: bool = True,
         temperature: float = 1.0,
         n_layers: int = 2,
         hidden_size: int = 128,
@@ -173,7 +172,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             beta=beta,
             path_sigma=path_sigma,
             source=source,
-            predict_increment=predict_increment,
+            predict_velocity=predict_velocity,
         )
         self.temperature = temperature
         n_parameters = sum(p.numel() for p in self.module.parameters())
@@ -457,18 +456,38 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             )
         return final
 
-    def _to_outputs(self, states: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-        """Average samples: gene-space expression and PCA coordinates."""
+    def _to_outputs(
+        self,
+        states: list[torch.Tensor],
+        sources: torch.Tensor | None = None,
+        expression: Any = None,
+        chunk_size: int = 4096,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Average samples into gene-space expression and PCA coordinates.
+
+        With ``sources`` and the starting cells' ``expression``, each cell is moved by its
+        flow's displacement and keeps the detail outside the principal subspace; otherwise
+        states are mapped back through the inverse PCA.
+        """
         representation = self.module.representation
         device = representation.mean.device
+        n_cells = states[0].shape[0]
+        out = np.zeros((n_cells, representation.mean.shape[0]), dtype=np.float32)
+        blocks = iterate_dense_rows(expression, chunk_size) if expression is not None else None
         with torch.no_grad():
-            expression = torch.stack(
-                [representation.inverse_transform(s.to(device)).cpu() for s in states]
-            ).mean(0)
-            coordinates = torch.stack(
-                [representation.to_pca(s.to(device)).cpu() for s in states]
-            ).mean(0)
-        return expression.numpy().astype(np.float32), coordinates.numpy().astype(np.float32)
+            for start in range(0, n_cells, chunk_size):
+                rows = slice(start, start + chunk_size)
+                if blocks is not None:
+                    cells = torch.as_tensor(next(blocks), device=device)
+                    decoded = [
+                        representation.move(cells, sources[rows].to(device), s[rows].to(device))
+                        for s in states
+                    ]
+                else:
+                    decoded = [representation.inverse_transform(s[rows].to(device)) for s in states]
+                out[rows] = torch.stack(decoded).mean(0).cpu().numpy()
+            coordinates = torch.stack([representation.to_pca(s.to(device)).cpu() for s in states])
+        return out, coordinates.mean(0).numpy().astype(np.float32)
 
     def predict(
         self,
@@ -546,19 +565,18 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 stacklevel=2,
             )
         generator = torch.Generator().manual_seed(seed)
-        sources = None
+        sources = expression = None
         if self.module.source == "control":
+            expression = get_expression(adata, self._setup_args["layer"])
             with torch.no_grad():
-                sources = self.module.representation.transform_matrix(
-                    get_expression(adata, self._setup_args["layer"])
-                ).cpu()
+                sources = self.module.representation.transform_matrix(expression).cpu()
         states = [
             self._rollout_conditions(
                 conditions, sources, temperature, generator, batch_size, use_cache
             )
             for _ in range(n_samples)
         ]
-        expression, coordinates = self._to_outputs(states)
+        expression, coordinates = self._to_outputs(states, sources, expression)
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
@@ -677,18 +695,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             return super().load(
                 str(path), adata=adata, accelerator=accelerator, device=device, **kwargs
             )
-        except (KeyError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as err:
-            if isinstance(err, ValueError) and "var_names" in str(err):
-                raise
+        except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, AttributeError) as err:
             raise ValueError(
-                f"Could not load the model saved in {str(path)!r}; the file 'model.pt' is "
-                f"damaged or was written by another program ({type(err).__name__}: {err}). "
-                "Save the model again with model.save(dir, overwrite=True)."
+                f"Could not load the model saved in {str(path)!r}: 'model.pt' is damaged or was "
+                f"not written by model.save ({type(err).__name__}: {err}). Save the model again "
+                "with model.save(dir, overwrite=True)."
             ) from err
-        except Exception as err:
-            if "pickle" in type(err).__name__.lower() or "unpickl" in str(err).lower():
-                raise ValueError(
-                    f"Could not load the model saved in {str(path)!r}: 'model.pt' is damaged. "
-                    "Save the model again with model.save(dir, overwrite=True)."
-                ) from err
-            raise

@@ -54,8 +54,11 @@ class CaLMFlowModule(BaseModuleClass):
     source
         ``"gaussian"``: paths start from ``N(0, I)`` noise. ``"control"``: paths start from
         control cells of the same context, paired with targets by exact optimal transport.
-    predict_increment
-        Decode the increment ``x_{t+1} - x_t`` instead of the next state itself.
+    predict_velocity
+        Decode the velocity ``K (x_{t+1} - x_t)`` and take the step ``x_t + v / K``, with the
+        loss on the velocity (as in flow matching, so that every step, the first one
+        included, weighs as much as the whole displacement); otherwise decode the next state
+        itself with the loss on the state, as in the paper.
     """
 
     def __init__(
@@ -70,10 +73,10 @@ class CaLMFlowModule(BaseModuleClass):
         n_spatial_tokens: int = 1,
         n_trajectories: int = 1,
         n_latent: int = 32,
-        beta: float = 0.3,
+        beta: float = 0.01,
         path_sigma: float = 0.0,
         source: str = "control",
-        predict_increment: bool = True,
+        predict_velocity: bool = True,
     ):
         super().__init__()
         if source not in SOURCES:
@@ -85,7 +88,7 @@ class CaLMFlowModule(BaseModuleClass):
         self.beta = beta
         self.path_sigma = path_sigma
         self.source = source
-        self.predict_increment = predict_increment
+        self.predict_velocity = predict_velocity
         self.context_sizes = [int(size) for size in context_sizes]
         self.n_contexts = int(np.prod(self.context_sizes))
 
@@ -231,7 +234,9 @@ class CaLMFlowModule(BaseModuleClass):
         """Decode output tokens ``(..., S, H)`` of state ``current`` into the next state."""
         sample = self.head.encode(hidden, temperature=temperature, noise=noise)
         decoded = self.head.decode(sample.z)
-        return (current + decoded if self.predict_increment else decoded), sample
+        if self.predict_velocity:
+            return current + decoded / self.n_steps, sample
+        return decoded, sample
 
     # ------------------------------------------------------------------ scvi-tools contract
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -292,11 +297,10 @@ class CaLMFlowModule(BaseModuleClass):
 
         Returns
         -------
-        ``predicted``: next states ``(N, K, P, D)``.
+        ``decoded``: the decoded velocities (``predict_velocity``) or next states,
+        ``(N, K, P, D)``.
         """
-        decoded = self.head.decode(z)
-        predicted = states[:, :-1] + decoded if self.predict_increment else decoded
-        return {"predicted": predicted}
+        return {"decoded": self.head.decode(z)}
 
     def loss(
         self,
@@ -305,10 +309,14 @@ class CaLMFlowModule(BaseModuleClass):
         generative_outputs: dict[str, torch.Tensor],
         **kwargs: Any,
     ) -> LossOutput:
-        """Reconstruction of the next states plus ``beta`` times the KL term."""
-        target = inference_outputs["states"][:, 1:]
-        predicted = generative_outputs["predicted"]
-        reconstruction = (predicted.float() - target.float()).pow(2).sum(-1).mean(dim=(1, 2))
+        """Squared error of the velocities (or next states) plus ``beta`` times the KL term."""
+        states = inference_outputs["states"].float()
+        if self.predict_velocity:
+            target = (states[:, 1:] - states[:, :-1]) * self.n_steps
+        else:
+            target = states[:, 1:]
+        decoded = generative_outputs["decoded"].float()
+        reconstruction = (decoded - target).pow(2).sum(-1).mean(dim=(1, 2))
         kl = self.head.kl_divergence(inference_outputs["sample"]).float().mean(dim=(1, 2))
         loss = reconstruction.mean() + self.beta * kl.mean()
         return LossOutput(loss=loss, reconstruction_loss=reconstruction, kl_local=self.beta * kl)
