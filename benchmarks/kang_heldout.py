@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -143,13 +144,39 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--model", action="append", default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="CSV of every run")
+    parser.add_argument("--report", type=Path, default=None, help="markdown summary")
     args = parser.parse_args()
     table = run(args.cell_types, args.seeds, args.model or [""], args.max_epochs)
-    summary = table.groupby("model").mean(numeric_only=True)
+    summary = table.drop(columns=["seed"]).groupby("model").mean(numeric_only=True)
     print(summary.to_string())
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
+    if args.report is not None:
+        command = "python benchmarks/kang_heldout.py " + " ".join(sys.argv[1:])
+        per_type = table.pivot_table(
+            index="cell_type", columns="model", values="energy_distance", aggfunc="mean"
+        )
+        text = [
+            "# Kang 2018: held-out cell type",
+            "",
+            f"Command: `{command}` (2-core CPU).",
+            "",
+            "Mean over held-out cell types and seeds. Energy distance: unsquared, in a 50-PC PCA",
+            "of all Kang cells (lower is better). Pearson delta: predicted vs observed mean change",
+            "from control on the top-50 changed genes. Own deviation: Pearson of predicted vs",
+            "observed (effect - average effect of the other cell types) on those genes.",
+            "",
+            summary.to_markdown(floatfmt=".3f"),
+            "",
+            "Energy distance per held-out cell type:",
+            "",
+            per_type.to_markdown(floatfmt=".3f"),
+            "",
+        ]
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text("\n".join(text))
 
 
 if __name__ == "__main__":

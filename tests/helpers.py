@@ -58,11 +58,14 @@ def setup(adata: AnnData, **kwargs) -> None:
     )
 
 
-def trained_model(adata: AnnData | None = None, max_epochs: int = 2, **kwargs) -> CaLMFlowPerturb:
+def trained_model(
+    adata: AnnData | None = None, max_epochs: int = 2, precision: str | None = None, **kwargs
+) -> CaLMFlowPerturb:
     """A tiny model trained briefly on the helper data."""
     if adata is None:
         adata = gen_adata()
         setup(adata)
     model = CaLMFlowPerturb(adata, **(TINY_MODEL | kwargs))
-    model.train(max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False)
+    extra = {"precision": precision} if precision is not None else {}
+    model.train(max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False, **extra)
     return model

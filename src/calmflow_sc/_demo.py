@@ -9,12 +9,20 @@ from pathlib import Path
 import anndata
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from . import baselines, datasets, metrics
 from .model import CaLMFlowPerturb
 
 DEMO_CELL_TYPE = "monocyte"
 DEMO_PERTURBATION = "IFNB+TNF"
+
+
+def _plain(adata: anndata.AnnData) -> anndata.AnnData:
+    """Dense expression and the condition columns only, relabelled as the held-out pair."""
+    x = adata.X.toarray() if sparse.issparse(adata.X) else np.asarray(adata.X)
+    obs = adata.obs[["cell_type", "donor"]].astype(str).assign(condition=DEMO_PERTURBATION)
+    return anndata.AnnData(X=x.astype(np.float32), obs=obs, var=pd.DataFrame(index=adata.var_names))
 
 
 @dataclass
@@ -96,21 +104,7 @@ def run_demo(
         rows.append(table.set_index("metric")["value"].rename(name))
     scores = pd.DataFrame(rows)
 
-    pieces = {"observed": real}
-    for name, pred in predictions.items():
-        piece = anndata.AnnData(
-            X=np.asarray(pred.X.toarray() if hasattr(pred.X, "toarray") else pred.X),
-            obs=pred.obs[["condition", "cell_type", "donor"]].copy(),
-            var=pd.DataFrame(index=real.var_names),
-        )
-        piece.obs["condition"] = DEMO_PERTURBATION
-        pieces[name] = piece
-    for piece in pieces.values():
-        piece.X = np.asarray(piece.X.toarray() if hasattr(piece.X, "toarray") else piece.X)
-        piece.obs = piece.obs[["condition", "cell_type", "donor"]].astype(str)
-        piece.layers.clear()
-        piece.obsm.clear()
-        piece.uns.clear()
+    pieces = {"observed": _plain(real)} | {name: _plain(pred) for name, pred in predictions.items()}
     combined = anndata.concat(pieces, label="origin", index_unique="-")
     combined.uns["demo_scores"] = scores.reset_index(names="method")
     output = Path(output)

@@ -130,3 +130,24 @@ def test_too_many_components_are_reduced_with_a_warning():
         model = CaLMFlowPerturb(small, **(TINY_MODEL | {"n_components": 30}))
     assert model.module.n_components == 19
     assert model.init_params_["non_kwargs"]["n_components"] == 19
+
+
+def test_setup_writes_only_the_documented_keys():
+    data = gen_adata(n_cells=60)
+    before_obs, before_obsm = set(data.obs.columns), set(data.obsm)
+    before_uns, before_layers = set(data.uns), set(data.layers)
+    x = data.X.copy()
+    setup(data, covariate_keys=["donor"])
+    assert set(data.obs.columns) - before_obs == {"_scvi_perturbation", "_scvi_cell_type"}
+    assert set(data.obsm) - before_obsm == {"_scvi_covariates"}
+    assert set(data.uns) - before_uns == {"_scvi_uuid", "_scvi_manager_uuid"}
+    assert set(data.layers) == before_layers
+    assert (x != data.X).nnz == 0
+
+
+def test_mixed_precision_training_on_cpu(adata):
+    model = trained_model(adata, max_epochs=1, precision="bf16-mixed")
+    assert np.isfinite(model.history["train_loss"].to_numpy(dtype=float)).all()
+    query = controls(adata)[:10].copy()
+    model.predict(query, perturbation="IFNB")
+    assert np.isfinite(query.layers["calmflow"]).all()

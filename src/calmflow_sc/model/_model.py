@@ -124,7 +124,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
         n_genes = int(self.summary_stats.n_vars)
-        if adata is not None:
+        if adata is not None and registry is None:  # a new model, not one being loaded
             largest = min(adata.n_obs - 1, n_genes)
             if n_components > largest:
                 warnings.warn(
@@ -134,6 +134,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                     stacklevel=2,
                 )
                 n_components = max(largest, 1)
+        if adata is not None:
             self.var_names_ = [str(name) for name in adata.var_names]
 
         self.prompt_builder = PromptBuilder(
@@ -367,9 +368,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError("The AnnData to predict has no cells.")
         check_query_genes(adata, self.var_names_)
         check_expression(adata, self._setup_args["layer"])
-        self._check_conditions(adata.obs, require_perturbation=False)
+        self._check_conditions(adata.obs, require_perturbation=False, warn_unseen=False)
 
-    def _check_conditions(self, obs: pd.DataFrame, require_perturbation: bool = True) -> None:
+    def _check_conditions(
+        self, obs: pd.DataFrame, require_perturbation: bool = True, warn_unseen: bool = True
+    ) -> None:
+        """Check the prompt's columns; warn about values never seen in training."""
         keys = self.prompt_builder.keys[int(not require_perturbation) :]
         missing = [key for key in keys if key not in obs.columns]
         if missing:
@@ -381,7 +385,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if obs[key].isna().any():
                 raise ValueError(f"Column {key!r} has missing values; fill or drop them.")
             unseen = sorted(set(obs[key].astype(str)) - set(self.categories_for(key)))
-            if unseen:
+            if unseen and warn_unseen:
                 warnings.warn(
                     f"{key} values {unseen[:5]} were never seen in training; the model only "
                     "knows them through the text of the prompt.",

@@ -138,15 +138,15 @@ class CaLMFlowModule(BaseModuleClass):
             Context index of each control cell.
         """
         order = np.argsort(contexts, kind="stable")
-        contexts = contexts[order]
-        counts = np.bincount(contexts, minlength=self.n_contexts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        own_counts = np.bincount(contexts, minlength=self.n_contexts)
+        own_starts = np.concatenate([[0], np.cumsum(own_counts)[:-1]])
+        starts, counts = own_starts.copy(), own_counts.copy()
         per_cell_type = self.n_contexts // self.context_sizes[0]
-        for context in np.flatnonzero(counts == 0):
+        for context in np.flatnonzero(own_counts == 0):
             first = (context // per_cell_type) * per_cell_type
-            span = slice(first, first + per_cell_type)
-            if counts[span].sum() > 0:
-                starts[context], counts[context] = starts[first], counts[span].sum()
+            in_cell_type = own_counts[first : first + per_cell_type].sum()
+            if in_cell_type > 0:  # contexts of one cell type are contiguous once sorted
+                starts[context], counts[context] = own_starts[first], in_cell_type
             else:
                 starts[context], counts[context] = 0, len(contexts)
         device = self.control_start.device
