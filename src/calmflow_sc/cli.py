@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 DEMO_HELP = """\
@@ -34,7 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for progress bars and results: no library chatter."""
+    logging.getLogger("lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
 def _demo(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from ._demo import DEMO_CELL_TYPE, DEMO_PERTURBATION, run_demo
 
     print(
@@ -47,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("(energy distance and MMD in PCA space: lower is better; Pearson delta: higher)")
     print(result.scores[columns].to_string(float_format=lambda v: f"{v:.3f}"))
     print(
-        f"\ntraining {result.train_seconds:.0f} s, prediction {result.predict_seconds:.1f} s; "
+        f"\ntraining {result.train_seconds:.0f} s, prediction {result.predict_seconds:.2f} s; "
         f"predictions written to {result.output}"
     )
     return 0
