@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 from anndata import AnnData
 
-from ._expression import get_expression, to_dense_float64
+from .._anndata import get_expression
+from ._expression import to_dense_float64
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

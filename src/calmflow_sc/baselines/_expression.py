@@ -8,39 +8,7 @@ import numpy as np
 from scipy import sparse
 
 if TYPE_CHECKING:
-    from anndata import AnnData
-
-
-def get_expression(
-    adata: AnnData, layer: str | None, name: str = "adata"
-) -> np.ndarray | sparse.spmatrix | sparse.sparray:
-    """Return ``adata.layers[layer]`` (or ``adata.X`` when ``layer`` is ``None``) without copying.
-
-    Parameters
-    ----------
-    adata
-        Annotated data matrix.
-    layer
-        Layer key, or ``None`` for ``X``.
-    name
-        Name of the object, used in error messages.
-
-    Returns
-    -------
-    The stored dense array or sparse matrix (not to be modified by the caller).
-
-    Raises
-    ------
-    ValueError
-        If the layer is missing or ``X`` is empty.
-    """
-    if layer is None:
-        if adata.X is None:
-            raise ValueError(f"`{name}.X` is empty; pass `layer`.")
-        return adata.X
-    if layer not in adata.layers:
-        raise ValueError(f"Layer {layer!r} not found in `{name}.layers`.")
-    return adata.layers[layer]
+    pass
 
 
 def to_dense_float64(x: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.ndarray:

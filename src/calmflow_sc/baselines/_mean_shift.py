@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._anndata import get_expression
 from ._base import Baseline
-from ._expression import get_expression, group_means
+from ._expression import group_means
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._anndata import get_expression
 from ._array import as_float64_2d, column_means
 from ._energy import energy_distance
 from ._mean_expression import mean_expression_scores
@@ -17,19 +18,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from anndata import AnnData
-
-    from ._array import Matrix
-
-
-def _expression(adata: AnnData, layer: str | None, name: str) -> Matrix:
-    """``adata.X`` or ``adata.layers[layer]``, with a clear error when the layer is missing."""
-    if layer is None:
-        if adata.X is None:
-            raise ValueError(f"`{name}.X` is empty; pass `layer`.")
-        return adata.X
-    if layer not in adata.layers:
-        raise ValueError(f"Layer {layer!r} not found in `{name}.layers`.")
-    return adata.layers[layer]
 
 
 def evaluate(
@@ -96,7 +84,7 @@ def evaluate(
     for name in ("pred", "control"):
         if not adatas[name].var_names.equals(real.var_names):
             raise ValueError(f"`{name}` and `real` must have the same var_names in the same order.")
-    expr = {name: _expression(adata, layer, name) for name, adata in adatas.items()}
+    expr = {name: get_expression(adata, layer, name) for name, adata in adatas.items()}
 
     if obsm is None:
         emb_pred, emb_real = pca_embed(

@@ -17,6 +17,7 @@ from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, Laye
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
+from .._anndata import get_expression
 from .._constants import REGISTRY_KEYS, SOURCES
 from ..data import PromptBuilder, iterate_dense_rows
 from ..module import CaLMFlowModule
@@ -27,7 +28,6 @@ from ._validation import (
     check_expression,
     check_query_genes,
     check_setup,
-    get_expression,
 )
 
 TRAINING_STEPS_BUDGET = 600
@@ -267,8 +267,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         return result
 
     # ------------------------------------------------------------------ training
-    def _fit_to_training_cells(self) -> None:
-        """Fit the PCA (once) and store the control cells that paths start from."""
+    def _fit_to_training_cells(self) -> np.ndarray:
+        """Fit the PCA (once), store the control cells that paths start from.
+
+        Returns
+        -------
+        Indices of the cells the flows lead to: every cell, or with ``source="control"`` the
+        perturbed cells (a flow from controls to controls is the identity and would teach the
+        model that a cell type's own cells never move).
+        """
         manager = self.adata_manager
         expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         representation = self.module.representation
@@ -291,6 +298,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             states = representation.transform_matrix(expression[is_control])
             contexts = self.module.context_index(codes.to(states.device)).cpu().numpy()
         self.module.set_control_pool(states, contexts)
+        if self.module.source == "control":
+            return np.flatnonzero(perturbation != control_code)
+        return np.arange(self.adata.n_obs)
 
     def train(
         self,
@@ -337,11 +347,21 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
                 "train. Use more cells."
             )
+        targets = self._fit_to_training_cells()
+        if len(targets) < MIN_TRAINING_CELLS:
+            raise ValueError(
+                f"Only {len(targets)} perturbed cells: at least {MIN_TRAINING_CELLS} are needed "
+                "to learn flows from control cells. Use more cells."
+            )
         batch_size = batch_size or 128
         if max_epochs is None:
-            steps_per_epoch = max(1, int(np.ceil(0.9 * self.adata.n_obs / batch_size)))
+            steps_per_epoch = max(1, int(np.ceil(0.9 * len(targets) / batch_size)))
             max_epochs = int(np.clip(round(TRAINING_STEPS_BUDGET / steps_per_epoch), 10, 400))
-        self._fit_to_training_cells()
+        splitter = dict(kwargs.pop("datasplitter_kwargs", None) or {})
+        if "external_indexing" not in splitter:
+            splitter["external_indexing"] = self._split(
+                targets, self.adata.n_obs, kwargs.pop("train_size", None)
+            )
         plan = {"lr": lr, "weight_decay": weight_decay, "optimizer": "AdamW"}
         plan.update(plan_kwargs or {})
         kwargs.setdefault("check_val_every_n_epoch", 1)
@@ -351,8 +371,26 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             accelerator=accelerator,
             devices=devices,
             plan_kwargs=plan,
+            datasplitter_kwargs=splitter,
             **kwargs,
         )
+
+    @staticmethod
+    def _split(targets: np.ndarray, n_obs: int, train_size: float | None) -> list[np.ndarray]:
+        """Training / validation split of the target cells (scvi-tools' seed).
+
+        Cells that are no target (controls, with ``source="control"``) form the unused test
+        set, as scvi-tools' splitter wants every cell in some set.
+        """
+        import scvi
+
+        train_size = 0.9 if train_size is None else float(train_size)
+        if not 0.0 < train_size <= 1.0:
+            raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
+        shuffled = np.random.default_rng(scvi.settings.seed).permutation(targets)
+        n_train = max(1, int(np.ceil(train_size * len(shuffled))))
+        rest = np.setdiff1d(np.arange(n_obs), targets)
+        return [shuffled[:n_train], shuffled[n_train:], rest]
 
     # ------------------------------------------------------------------ prediction
     def _check_ready(self) -> None:
@@ -427,23 +465,34 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         batch_size: int,
         use_cache: bool = True,
     ) -> torch.Tensor:
-        """Final states ``x_K`` (model space) for cells described by ``conditions``."""
+        """Final states ``x_K`` (model space) for cells described by ``conditions``.
+
+        Flows from control cells under no perturbation are the identity: those cells are
+        returned as they are.
+        """
         module = self.module
         module.eval()
         device = module.representation.mean.device
         prompts = np.asarray(self.prompt_builder.render_frame(conditions))
+        moving = np.ones(len(conditions), dtype=bool)
+        if module.source == "control":
+            builder = self.prompt_builder
+            moving = conditions[builder.perturbation_key].astype(str) != builder.control_value
+            moving = moving.to_numpy()
         n_traj = module.n_trajectories
         sequences = []
         unique_prompts, groups = np.unique(prompts, return_inverse=True)
         for group in range(len(unique_prompts)):
-            members = np.flatnonzero(groups == group)
+            members = np.flatnonzero((groups == group) & moving)
+            if len(members) == 0:
+                continue
             fill = -len(members) % n_traj
             padded = np.concatenate([members, np.repeat(members[-1:], fill)])
             sequences.extend(padded.reshape(-1, n_traj))
-        sequences = np.asarray(sequences)
+        sequences = np.asarray(sequences, dtype=np.int64).reshape(-1, n_traj)
         if sources is None:
             sources = torch.randn(len(conditions), module.n_components, generator=generator)
-        final = torch.zeros(len(conditions), module.n_components)
+        final = sources.clone().float()
         for start in range(0, len(sequences), batch_size):
             chunk = sequences[start : start + batch_size]
             prompt_ids, prompt_mask = module.backbone.tokenize(list(prompts[chunk[:, 0]]))

