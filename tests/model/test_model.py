@@ -151,3 +151,23 @@ def test_mixed_precision_training_on_cpu(adata):
     query = controls(adata)[:10].copy()
     model.predict(query, perturbation="IFNB")
     assert np.isfinite(query.layers["calmflow"]).all()
+
+
+def test_control_source_trains_on_perturbed_targets_only(adata):
+    model = CaLMFlowPerturb(adata, **TINY_MODEL)
+    targets = model._fit_to_training_cells()
+    perturbed = np.flatnonzero((adata.obs["condition"] != "control").to_numpy())
+    np.testing.assert_array_equal(targets, perturbed)
+    train, validation, rest = model._split(targets, adata.n_obs, 0.8)
+    assert len(train) == int(np.ceil(0.8 * len(perturbed)))
+    assert set(train) | set(validation) == set(perturbed)
+    assert set(rest) == set(range(adata.n_obs)) - set(perturbed)
+    gaussian = CaLMFlowPerturb(adata, **(TINY_MODEL | {"source": "gaussian"}))
+    assert len(gaussian._fit_to_training_cells()) == adata.n_obs
+
+
+def test_no_perturbation_leaves_control_cells_unchanged(adata):
+    model = trained_model(adata, source="control", max_epochs=1)
+    query = controls(adata)[:15].copy()
+    out = model.predict(query, perturbation="control", inplace=False)
+    np.testing.assert_allclose(out.X, query.X.toarray(), atol=1e-5)
