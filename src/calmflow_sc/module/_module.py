@@ -194,6 +194,17 @@ class CaLMFlowModule(BaseModuleClass):
             order[members] = members[pairing]
         return source[torch.as_tensor(order, device=source.device)]
 
+    def _prepend_prompt(
+        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embedded prompt followed by state tokens, with attention mask and positions.
+
+        Positions count only attended tokens, so left padding shifts nothing.
+        """
+        embeds = torch.cat([self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens], 1)
+        mask = torch.cat([prompt_mask, prompt_mask.new_ones(tokens.shape[:2])], dim=1)
+        return embeds, mask, (mask.cumsum(1) - 1).clamp_min(0)
+
     def sequence_hidden(
         self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, states: torch.Tensor
     ) -> torch.Tensor:
@@ -214,10 +225,9 @@ class CaLMFlowModule(BaseModuleClass):
         time_index = torch.arange(n_times, device=states.device).view(1, n_times, 1)
         tokens = self.state_tokenizer(states, time_index)
         hidden_size = tokens.shape[-1]
-        tokens = tokens.reshape(n, -1, hidden_size)
-        embeds = torch.cat([self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens], 1)
-        mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, tokens.shape[1])], dim=1)
-        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+        embeds, mask, position_ids = self._prepend_prompt(
+            prompt_ids, prompt_mask, tokens.reshape(n, -1, hidden_size)
+        )
         hidden, _ = self.backbone(embeds, mask, position_ids)
         # slice the prompt off first: state outputs start right after the padded prompt
         return hidden[:, prompt_ids.shape[1] :].reshape(
@@ -373,12 +383,9 @@ class CaLMFlowModule(BaseModuleClass):
         tokens = self.state_tokenizer(
             source, torch.zeros((), dtype=torch.long, device=source.device)
         )
-        embeds = torch.cat(
-            [self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens.reshape(n, block, -1)],
-            dim=1,
+        embeds, mask, position_ids = self._prepend_prompt(
+            prompt_ids, prompt_mask, tokens.reshape(n, block, -1)
         )
-        mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, block)], dim=1)
-        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
         hidden, cache = self.backbone(embeds, mask, position_ids, use_cache=True)
         for step in range(self.n_steps):
             out = hidden[:, -block:].reshape(n, n_traj, self.n_spatial_tokens, -1)
