@@ -74,3 +74,7 @@ def test_brief_training_moves_gaussians_onto_the_moons(toy):
     # the samples land on the moons: most are near some target point
     nearest = np.sqrt(((after[:, None] - target[None]) ** 2).sum(-1)).min(1)
     assert np.median(nearest) < 0.5
+    # without a cell-type key, generated cells start from any control cell
+    generated = trained.generate(pd.DataFrame({"condition": ["moons"] * 50}), temperature=0.5)
+    assert generated.shape == (50, 2)
+    assert energy_distance(generated.X, target) < 0.5 * distance_before

@@ -441,20 +441,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
 
     def _context_codes(self, conditions: pd.DataFrame) -> torch.Tensor | None:
         """Context codes of conditions; ``None`` if any value was never seen in training."""
-        keys = self.prompt_builder.keys[1:]
-        codes = np.zeros((len(conditions), max(len(keys), 1)), dtype=np.int64)
-        if self.prompt_builder.cell_type_key is None:
-            codes = np.concatenate([np.zeros((len(conditions), 1), dtype=np.int64), codes], 1)
-            offset = 1
-        else:
-            offset = 0
-        for column, key in enumerate(keys):
+        # without cell types, the module's context still starts with a single cell-type code
+        columns = [] if self.prompt_builder.cell_type_key else [np.zeros(len(conditions), int)]
+        for key in self.prompt_builder.keys[1:]:
             index = pd.Index(self.categories_for(key))
             position = index.get_indexer(conditions[key].astype(str))
             if (position < 0).any():
                 return None
-            codes[:, column + offset] = position
-        return torch.as_tensor(codes[:, : len(keys) + offset])
+            columns.append(position)
+        return torch.as_tensor(np.stack(columns, axis=1), dtype=torch.long)
 
     def _rollout_conditions(
         self,

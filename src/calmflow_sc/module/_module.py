@@ -11,7 +11,6 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from .._constants import REGISTRY_KEYS, SOURCES
 from ..data import PCARepresentation, optimal_transport_pairing, pack_trajectories, sample_paths
 from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
-from ._layout import SequenceLayout
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -400,12 +399,3 @@ class CaLMFlowModule(BaseModuleClass):
                 tokens, mask, position_ids, past_key_values=cache, use_cache=True
             )
         return torch.stack(states, dim=1)
-
-    def layout(self, prompt_length: int, n_time_points: int | None = None) -> SequenceLayout:
-        """The token layout of a sequence with a prompt of ``prompt_length`` tokens."""
-        return SequenceLayout(
-            prompt_length,
-            self.n_steps if n_time_points is None else n_time_points,
-            self.n_trajectories,
-            self.n_spatial_tokens,
-        )
