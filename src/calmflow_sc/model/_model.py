@@ -406,13 +406,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError("The AnnData to predict has no cells.")
         check_query_genes(adata, self.var_names_)
         check_expression(adata, self._setup_args["layer"])
-        self._check_conditions(adata.obs, require_perturbation=False, warn_unseen=False)
 
-    def _check_conditions(
-        self, obs: pd.DataFrame, require_perturbation: bool = True, warn_unseen: bool = True
-    ) -> None:
+    def _check_conditions(self, obs: pd.DataFrame) -> None:
         """Check the prompt's columns; warn about values never seen in training."""
-        keys = self.prompt_builder.keys[int(not require_perturbation) :]
+        keys = self.prompt_builder.keys
         missing = [key for key in keys if key not in obs.columns]
         if missing:
             raise KeyError(
@@ -423,7 +420,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if obs[key].isna().any():
                 raise ValueError(f"Column {key!r} has missing values; fill or drop them.")
             unseen = sorted(set(obs[key].astype(str)) - set(self.categories_for(key)))
-            if unseen and warn_unseen:
+            if unseen:
                 warnings.warn(
                     f"{key} values {unseen[:5]} were never seen in training; the model only "
                     "knows them through the text of the prompt.",
@@ -597,8 +594,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
         self._check_query(adata)
         builder = self.prompt_builder
-        conditions = adata.obs[builder.keys[1:]].copy()
-        conditions[builder.perturbation_key] = str(perturbation)
+        conditions = adata.obs.assign(**{builder.perturbation_key: str(perturbation)})
         self._check_conditions(conditions)
         temperature = self.temperature if temperature is None else float(temperature)
         if (
