@@ -14,3 +14,4 @@ class _RegistryKeys(NamedTuple):
 
 REGISTRY_KEYS = _RegistryKeys()
 SOURCES = ("gaussian", "control")
+CAUSAL_CONTEXTS = ("full", "current")

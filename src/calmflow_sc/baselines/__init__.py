@@ -1,9 +1,17 @@
-"""Simple perturbation-response baselines with the same interface as the main model."""
+"""Perturbation-response baselines with the same interface as the main model."""
 
 from __future__ import annotations
 
 from ._base import Baseline
 from ._control import ControlBaseline
+from ._flow_matching import FlowMatchingBaseline
+from ._linear import LinearBaseline
 from ._mean_shift import MeanShiftBaseline
 
-__all__ = ["Baseline", "ControlBaseline", "MeanShiftBaseline"]
+__all__ = [
+    "Baseline",
+    "ControlBaseline",
+    "FlowMatchingBaseline",
+    "LinearBaseline",
+    "MeanShiftBaseline",
+]

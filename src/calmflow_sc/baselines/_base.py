@@ -1,27 +1,40 @@
-"""Common interface of the non-learned perturbation-response baselines."""
+"""Common interface of the perturbation-response baselines."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Self
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 
-from .._anndata import get_expression
+from .._anndata import AnnDataKeyError, get_expression
 from ._expression import to_dense_float64
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
+#: Key of ``adata.uns`` where :meth:`Baseline.setup_anndata` records the registered columns.
+SETUP_KEY = "_calmflow_sc_baseline_setup"
+
+_DEFAULTS: dict[str, Any] = {
+    "perturbation_key": "condition",
+    "control_value": "control",
+    "cell_type_key": None,
+    "covariate_keys": None,
+    "layer": None,
+}
+
 
 class Baseline(ABC):
-    """Base class of simple perturbation-response baselines.
+    """Base class of the perturbation-response baselines.
 
-    A baseline is built on a training AnnData holding control and perturbed cells, trained with
-    :meth:`train`, and predicts the expression of control cells under a perturbation with
-    :meth:`predict`, with the same surface as the main model. The training AnnData is only read,
-    never modified.
+    Baselines have the surface of :class:`~calmflow_sc.CaLMFlowPerturb`: register the data with
+    :meth:`setup_anndata` (or pass the keys to the constructor), build the baseline on it,
+    :meth:`train`, then :meth:`predict` control cells under a perturbation or
+    :meth:`generate` cells of given conditions. The training AnnData is only read.
 
     Parameters
     ----------
@@ -34,10 +47,15 @@ class Baseline(ABC):
         Value of ``adata.obs[perturbation_key]`` that marks control (unperturbed) cells.
     cell_type_key
         Optional column of ``adata.obs`` with the cell type (or other context) of every cell.
-        Effects are then estimated per cell type, and the data passed to :meth:`predict` must
-        carry the same column.
+        The data passed to :meth:`predict` must then carry the same column.
     layer
         Layer with the expression to model (e.g. log-normalised counts); ``X`` if ``None``.
+    covariate_keys
+        Further columns describing a cell (donor, dose ...); baselines that use them say so.
+
+    Each key left as ``None`` is taken from :meth:`setup_anndata` when ``adata`` was
+    registered, else from the defaults (``"condition"``, ``"control"``, no cell type, no
+    covariates, ``X``).
 
     Raises
     ------
@@ -48,30 +66,109 @@ class Baseline(ABC):
     def __init__(
         self,
         adata: AnnData,
-        perturbation_key: str = "condition",
-        control_value: Hashable = "control",
+        perturbation_key: str | None = None,
+        control_value: Hashable | None = None,
         cell_type_key: str | None = None,
         layer: str | None = None,
+        covariate_keys: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(adata, AnnData):
             raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
-        for key in (perturbation_key, cell_type_key):
+        setup = {**_DEFAULTS, **dict(adata.uns.get(SETUP_KEY, {}))}
+        given = {
+            "perturbation_key": perturbation_key,
+            "control_value": control_value,
+            "cell_type_key": cell_type_key,
+            "covariate_keys": covariate_keys,
+            "layer": layer,
+        }
+        setup.update({key: value for key, value in given.items() if value is not None})
+        perturbation_key = str(setup["perturbation_key"])
+        cell_type_key = setup["cell_type_key"]
+        covariate_keys = [str(key) for key in (setup["covariate_keys"] or ())]
+        for key in (perturbation_key, cell_type_key, *covariate_keys):
             if key is not None and key not in adata.obs:
-                raise ValueError(f"Column {key!r} not found in `adata.obs`.")
+                raise AnnDataKeyError(
+                    f"Column {key!r} not found in `adata.obs` (available: "
+                    f"{list(adata.obs.columns)})."
+                )
+        layer = setup["layer"]
         get_expression(adata, layer)  # validates the layer
+        control_value = str(setup["control_value"])
         perturbations = adata.obs[perturbation_key].astype(str).to_numpy()
-        if not np.any(perturbations == str(control_value)):
+        if not np.any(perturbations == control_value):
             raise ValueError(
                 f"No control cells: no value of `adata.obs[{perturbation_key!r}]` equals "
                 f"{control_value!r}."
             )
         self.adata = adata
         self.perturbation_key = perturbation_key
-        self.control_value = str(control_value)
+        self.control_value = control_value
         self.cell_type_key = cell_type_key
+        self.covariate_keys = covariate_keys
         self.layer = layer
         self.var_names = adata.var_names.copy()
         self.is_trained = False
+
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        perturbation_key: str = "condition",
+        control_value: Hashable = "control",
+        cell_type_key: str | None = None,
+        covariate_keys: Sequence[str] | None = None,
+        layer: str | None = None,
+    ) -> None:
+        """Register the columns of an AnnData, as :meth:`CaLMFlowPerturb.setup_anndata` does.
+
+        Every argument is validated first; the only thing written is the record of these
+        arguments in ``adata.uns["_calmflow_sc_baseline_setup"]``, which travels with copies
+        and subsets of ``adata``.
+
+        Parameters
+        ----------
+        adata
+            Training data.
+        perturbation_key
+            Column of ``adata.obs`` with each cell's perturbation.
+        control_value
+            Value of that column for unperturbed cells.
+        cell_type_key
+            Column with each cell's cell type (optional).
+        covariate_keys
+            Further columns describing a cell (optional).
+        layer
+            Layer holding log-normalised expression; ``None`` uses ``adata.X``.
+        """
+        from ..model._validation import check_setup
+
+        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        check_setup(adata, perturbation_key, control_value, cell_type_key, covariate_keys, layer)
+        adata.uns[SETUP_KEY] = {
+            "perturbation_key": perturbation_key,
+            "control_value": str(control_value),
+            "cell_type_key": cell_type_key,
+            "covariate_keys": covariate_keys,
+            "layer": layer,
+        }
+
+    @property
+    def context_keys(self) -> list[str]:
+        """The obs columns that describe a cell besides its perturbation."""
+        keys = [self.cell_type_key] if self.cell_type_key is not None else []
+        return keys + list(self.covariate_keys)
+
+    def _contexts(self, obs: pd.DataFrame, name: str) -> pd.DataFrame:
+        missing = [key for key in self.context_keys if key not in obs.columns]
+        if missing:
+            raise AnnDataKeyError(
+                f"Column(s) {missing} not found in `{name}.obs`; the baseline was set up with "
+                f"{self.context_keys}."
+            )
+        return pd.DataFrame(
+            {key: obs[key].astype(str).to_numpy() for key in self.context_keys}, index=obs.index
+        )
 
     def train(self) -> Self:
         """Estimate what the baseline needs from the training data.
@@ -84,12 +181,17 @@ class Baseline(ABC):
         self.is_trained = True
         return self
 
+    def _check_trained(self) -> None:
+        if not self.is_trained:
+            raise RuntimeError(f"{type(self).__name__} is not trained; call `.train()` first.")
+
     def predict(
         self,
         adata_ctrl: AnnData,
         perturbation: str,
         key_added: str = "prediction",
         inplace: bool = True,
+        seed: int = 0,
     ) -> AnnData | None:
         """Predict the expression of control cells under a perturbation.
 
@@ -97,8 +199,8 @@ class Baseline(ABC):
         ----------
         adata_ctrl
             Control cells to perturb, with the training ``var_names`` in the same order, the
-            expression in the same ``layer`` and, when the baseline uses cell types, the
-            ``cell_type_key`` column in ``obs``.
+            expression in the same ``layer`` and the cell-type and covariate columns the
+            baseline was set up with.
         perturbation
             The perturbation to apply, as named in the training ``perturbation_key`` column.
         key_added
@@ -106,6 +208,8 @@ class Baseline(ABC):
         inplace
             Write the prediction to ``adata_ctrl.layers[key_added]`` and return ``None``; otherwise
             leave ``adata_ctrl`` untouched and return a new AnnData.
+        seed
+            Seed of any sampling (baselines that sample say so).
 
         Returns
         -------
@@ -121,22 +225,17 @@ class Baseline(ABC):
             If ``adata_ctrl`` does not match the training data, or the perturbation cannot be
             predicted.
         """
-        if not self.is_trained:
-            raise RuntimeError(f"{type(self).__name__} is not trained; call `.train()` first.")
+        self._check_trained()
         if not adata_ctrl.var_names.equals(self.var_names):
             raise ValueError(
                 "`adata_ctrl` must have the training var_names in the same order "
                 f"({adata_ctrl.n_vars} vs {len(self.var_names)} genes)."
             )
-        if self.cell_type_key is not None and self.cell_type_key not in adata_ctrl.obs:
-            raise ValueError(f"Column {self.cell_type_key!r} not found in `adata_ctrl.obs`.")
+        contexts = self._contexts(adata_ctrl.obs, "adata_ctrl")
         expression = to_dense_float64(get_expression(adata_ctrl, self.layer, "adata_ctrl"))
-        cell_types = (
-            None
-            if self.cell_type_key is None
-            else adata_ctrl.obs[self.cell_type_key].astype(str).to_numpy()
+        prediction = self._predict_expression(
+            expression, contexts, str(perturbation), np.random.default_rng(seed)
         )
-        prediction = self._predict_expression(expression, cell_types, str(perturbation))
         prediction = np.ascontiguousarray(prediction, dtype=np.float32)
         if inplace:
             adata_ctrl.layers[key_added] = prediction
@@ -145,13 +244,78 @@ class Baseline(ABC):
         result.obs[self.perturbation_key] = str(perturbation)
         return result
 
+    def generate(self, obs_df: pd.DataFrame, seed: int = 0) -> AnnData:
+        """Generate one cell per row of ``obs_df``.
+
+        Each row names a perturbation and the cell-type and covariate columns the baseline
+        was set up with. By default a training control cell of the same cell type and
+        covariates is drawn (of the same cell type when none matches them all, of any type when
+        the cell type has none) and perturbed with :meth:`predict`'s rule.
+
+        Parameters
+        ----------
+        obs_df
+            One row per cell to generate.
+        seed
+            Seed of the draws.
+
+        Returns
+        -------
+        AnnData with the generated expression in ``X`` (training genes) and a copy of
+        ``obs_df`` as ``obs``.
+        """
+        self._check_trained()
+        if not isinstance(obs_df, pd.DataFrame) or len(obs_df) == 0:
+            raise ValueError("obs_df must be a non-empty pandas DataFrame, one row per cell.")
+        if self.perturbation_key not in obs_df:
+            raise AnnDataKeyError(f"Column {self.perturbation_key!r} not found in `obs_df`.")
+        contexts = self._contexts(obs_df, "obs_df")
+        rng = np.random.default_rng(seed)
+        perturbations = obs_df[self.perturbation_key].astype(str).to_numpy()
+        out = np.zeros((len(obs_df), len(self.var_names)), dtype=np.float32)
+        for perturbation in np.unique(perturbations):
+            rows = np.flatnonzero(perturbations == perturbation)
+            out[rows] = self._generate_expression(contexts.iloc[rows], perturbation, rng)
+        obs = obs_df.copy()
+        obs.index = pd.Index([str(i) for i in obs_df.index])
+        return AnnData(X=out, obs=obs, var=pd.DataFrame(index=self.var_names.copy()))
+
+    def _generate_expression(
+        self, contexts: pd.DataFrame, perturbation: str, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Perturb training controls drawn to match ``contexts``."""
+        controls = self._draw_controls(contexts, rng)
+        return self._predict_expression(controls, contexts, perturbation, rng)
+
+    def _draw_controls(self, contexts: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Dense expression of one training control cell per row of ``contexts``."""
+        obs = self.adata.obs
+        is_control = obs[self.perturbation_key].astype(str).to_numpy() == self.control_value
+        train = self._contexts(obs, "adata")
+        chosen = np.zeros(len(contexts), dtype=np.int64)
+        for i, row in enumerate(contexts.itertuples(index=False)):
+            pool = np.flatnonzero(is_control)
+            for n_keys in range(len(self.context_keys), 0, -1):
+                match = is_control.copy()
+                for key, value in zip(self.context_keys[:n_keys], row[:n_keys], strict=True):
+                    match &= train[key].to_numpy() == value
+                if match.any():
+                    pool = np.flatnonzero(match)
+                    break
+            chosen[i] = rng.choice(pool)
+        return to_dense_float64(get_expression(self.adata, self.layer)[chosen])
+
     @abstractmethod
     def _train(self) -> None:
         """Estimate the baseline's parameters from ``self.adata``."""
 
     @abstractmethod
     def _predict_expression(
-        self, expression: np.ndarray, cell_types: np.ndarray | None, perturbation: str
+        self,
+        expression: np.ndarray,
+        contexts: pd.DataFrame,
+        perturbation: str,
+        rng: np.random.Generator,
     ) -> np.ndarray:
         """Predict perturbed expression.
 
@@ -159,10 +323,12 @@ class Baseline(ABC):
         ----------
         expression
             Dense float64 expression of the control cells, ``(n_cells, n_genes)``; may be modified.
-        cell_types
-            Cell type (as str) of every control cell, or ``None`` without ``cell_type_key``.
+        contexts
+            The cell-type and covariate columns (as str) of those cells.
         perturbation
             The perturbation to apply.
+        rng
+            Random generator for baselines that sample.
 
         Returns
         -------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._base import Baseline
 
@@ -37,6 +38,10 @@ class ControlBaseline(Baseline):
         """Nothing to estimate."""
 
     def _predict_expression(
-        self, expression: np.ndarray, cell_types: np.ndarray | None, perturbation: str
+        self,
+        expression: np.ndarray,
+        contexts: pd.DataFrame,
+        perturbation: str,
+        rng: np.random.Generator,
     ) -> np.ndarray:
         return expression

@@ -12,7 +12,7 @@ from ._base import Baseline
 from ._expression import group_means
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Hashable, Sequence
 
     from anndata import AnnData
 
@@ -73,15 +73,18 @@ class MeanShiftBaseline(Baseline):
     def __init__(
         self,
         adata: AnnData,
-        perturbation_key: str = "condition",
-        control_value: Hashable = "control",
+        perturbation_key: str | None = None,
+        control_value: Hashable | None = None,
         cell_type_key: str | None = None,
         layer: str | None = None,
+        covariate_keys: Sequence[str] | None = None,
         *,
         combination_delimiter: str = "+",
         clip: bool = True,
     ) -> None:
-        super().__init__(adata, perturbation_key, control_value, cell_type_key, layer)
+        super().__init__(
+            adata, perturbation_key, control_value, cell_type_key, layer, covariate_keys
+        )
         if not combination_delimiter:
             raise ValueError("`combination_delimiter` must be a non-empty string.")
         self.combination_delimiter = combination_delimiter
@@ -176,8 +179,13 @@ class MeanShiftBaseline(Baseline):
         )
 
     def _predict_expression(
-        self, expression: np.ndarray, cell_types: np.ndarray | None, perturbation: str
+        self,
+        expression: np.ndarray,
+        contexts: pd.DataFrame,
+        perturbation: str,
+        rng: np.random.Generator,
     ) -> np.ndarray:
+        cell_types = None if self.cell_type_key is None else contexts[self.cell_type_key].to_numpy()
         if cell_types is None:
             expression += self.shift(perturbation)
         else:

@@ -7,11 +7,15 @@ from ._pairing import optimal_transport_pairing
 from ._paths import sample_paths, time_grid
 from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
 from ._representation import PCARepresentation, iterate_dense_rows
+from ._splits import Split, heldout_cell_type_splits, heldout_combination_splits
 
 __all__ = [
     "COMBINATION_SEPARATOR",
     "PCARepresentation",
     "PromptBuilder",
+    "Split",
+    "heldout_cell_type_splits",
+    "heldout_combination_splits",
     "iterate_dense_rows",
     "optimal_transport_pairing",
     "pack_trajectories",

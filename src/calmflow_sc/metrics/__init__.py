@@ -6,17 +6,23 @@ float64) and return floats; :func:`evaluate` takes AnnData objects and returns a
 
 from __future__ import annotations
 
+from ._de import de_genes, de_overlap
 from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._mean_expression import mean_expression_scores
 from ._mmd import DEFAULT_GAMMAS, mmd_rbf
 from ._top_genes import top_changed_genes
+from ._transport import sinkhorn_divergence, wasserstein
 
 __all__ = [
     "DEFAULT_GAMMAS",
+    "de_genes",
+    "de_overlap",
     "energy_distance",
     "evaluate",
     "mean_expression_scores",
     "mmd_rbf",
+    "sinkhorn_divergence",
     "top_changed_genes",
+    "wasserstein",
 ]

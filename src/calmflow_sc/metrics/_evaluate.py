@@ -9,10 +9,12 @@ import pandas as pd
 
 from .._anndata import get_expression
 from ._array import as_float64_2d, column_means
+from ._de import de_overlap
 from ._energy import energy_distance
 from ._mean_expression import mean_expression_scores
 from ._mmd import mmd_rbf
 from ._pca import pca_embed
+from ._transport import sinkhorn_divergence, wasserstein
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +31,10 @@ def evaluate(
     obsm: str | None = None,
     top_k: Sequence[int] = (20, 50, 100),
     n_comps: int = 50,
+    transport: bool = True,
+    sinkhorn_epsilon: float = 1.0,
+    de_k: Sequence[int] = (50,),
+    groupby: str | None = None,
 ) -> pd.DataFrame:
     """Score predicted perturbed cells against observed perturbed and control cells.
 
@@ -38,17 +44,21 @@ def evaluate(
     not influence the embedding) onto which all three are projected. Gene-space metrics compare
     mean expression profiles (see :func:`mean_expression_scores`) in ``X`` or ``layer``.
 
-    The returned rows are, in order:
+    The returned metrics are, in order:
 
     - ``energy_distance``: :func:`energy_distance` (Euclidean, pred vs real, embedding);
     - ``energy_distance_squared``: :func:`energy_distance` with ``squared=True``;
     - ``mmd``: :func:`mmd_rbf` with the default bandwidths (pred vs real, embedding);
+    - ``wasserstein2`` and ``sinkhorn``: :func:`wasserstein` (``p=2``) and
+      :func:`sinkhorn_divergence` (embedding), when ``transport``;
     - ``r2_all``, ``pearson_delta_all``: squared Pearson correlation of the mean expression and
       Pearson correlation of the mean change from control, over all genes;
     - ``r2_top{k}``, ``pearson_delta_top{k}`` for each ``k`` in ``top_k``: the same over the ``k``
-      genes with the largest absolute observed change from control (:func:`top_changed_genes`).
+      genes with the largest absolute observed change from control (:func:`top_changed_genes`);
+    - ``de_overlap_top{k}`` for each ``k`` in ``de_k``: :func:`de_overlap` (Wilcoxon tests of
+      scanpy's ``rank_genes_groups``, gene space).
 
-    Lower is better for the distances, higher for the correlations.
+    Lower is better for the distances, higher for the correlations and overlaps.
 
     Parameters
     ----------
@@ -68,11 +78,21 @@ def evaluate(
         Sizes of the top-changed gene sets; each must not exceed the number of genes.
     n_comps
         Number of principal components when ``obsm`` is ``None`` (capped by the data size).
+    transport
+        Also compute the optimal-transport metrics (cubic in the number of cells).
+    sinkhorn_epsilon
+        Entropic regularisation of the Sinkhorn divergence.
+    de_k
+        Sizes of the DE gene sets compared; empty to skip the tests.
+    groupby
+        Column of ``obs`` (in ``pred`` and ``real``) splitting the cells into groups scored
+        separately, e.g. the perturbation or cell type; the controls of a group are those with
+        the same value when ``control`` has the column, otherwise all of them.
 
     Returns
     -------
-    A tidy :class:`pandas.DataFrame` with columns ``metric`` (str) and ``value`` (float), one row
-    per metric.
+    A tidy :class:`pandas.DataFrame` with columns ``group`` (``"all"`` without ``groupby``),
+    ``metric`` (str) and ``value`` (float), one row per group and metric.
 
     Raises
     ------
@@ -84,6 +104,53 @@ def evaluate(
     for name in ("pred", "control"):
         if not adatas[name].var_names.equals(real.var_names):
             raise ValueError(f"`{name}` and `real` must have the same var_names in the same order.")
+    if groupby is None:
+        table = _evaluate_group(
+            pred, real, control, layer, obsm, top_k, n_comps, transport, sinkhorn_epsilon, de_k
+        )
+        return table.assign(group="all")[["group", "metric", "value"]]
+    for name in ("pred", "real"):
+        if groupby not in adatas[name].obs:
+            raise ValueError(f"Column {groupby!r} not found in `{name}.obs`.")
+    pred_groups = pred.obs[groupby].astype(str)
+    real_groups = real.obs[groupby].astype(str)
+    shared = sorted(set(pred_groups) & set(real_groups))
+    if not shared:
+        raise ValueError(f"`pred` and `real` share no value of {groupby!r}.")
+    tables = []
+    for group in shared:
+        group_control = control
+        if groupby in control.obs and (control.obs[groupby].astype(str) == group).any():
+            group_control = control[(control.obs[groupby].astype(str) == group).to_numpy()]
+        table = _evaluate_group(
+            pred[(pred_groups == group).to_numpy()],
+            real[(real_groups == group).to_numpy()],
+            group_control,
+            layer,
+            obsm,
+            top_k,
+            n_comps,
+            transport,
+            sinkhorn_epsilon,
+            de_k,
+        )
+        tables.append(table.assign(group=group))
+    return pd.concat(tables, ignore_index=True)[["group", "metric", "value"]]
+
+
+def _evaluate_group(
+    pred: AnnData,
+    real: AnnData,
+    control: AnnData,
+    layer: str | None,
+    obsm: str | None,
+    top_k: Sequence[int],
+    n_comps: int,
+    transport: bool,
+    sinkhorn_epsilon: float,
+    de_k: Sequence[int],
+) -> pd.DataFrame:
+    adatas = {"pred": pred, "real": real, "control": control}
     expr = {name: get_expression(adata, layer, name) for name, adata in adatas.items()}
 
     if obsm is None:
@@ -102,6 +169,11 @@ def evaluate(
         ("energy_distance_squared", energy_distance(emb_pred, emb_real, squared=True)),
         ("mmd", mmd_rbf(emb_pred, emb_real)),
     ]
+    if transport:
+        rows += [
+            ("wasserstein2", wasserstein(emb_pred, emb_real, p=2)),
+            ("sinkhorn", sinkhorn_divergence(emb_pred, emb_real, epsilon=sinkhorn_epsilon)),
+        ]
     # reduce to mean profiles once; mean_expression_scores takes 1-D input as a mean profile
     means = [column_means(expr[name], name) for name in ("pred", "real", "control")]
     all_genes = mean_expression_scores(*means)
@@ -109,4 +181,8 @@ def evaluate(
     for k in top_k:
         top = mean_expression_scores(*means, top_k=k)
         rows += [(f"r2_top{k}", top["r2"]), (f"pearson_delta_top{k}", top["pearson_delta"])]
+    for k in de_k:
+        rows.append(
+            (f"de_overlap_top{k}", de_overlap(expr["pred"], expr["real"], expr["control"], k=k))
+        )
     return pd.DataFrame(rows, columns=["metric", "value"]).astype({"value": np.float64})

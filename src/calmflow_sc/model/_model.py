@@ -73,6 +73,13 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``False`` decodes the next state itself, as in the paper.
     temperature
         Default inference temperature ``tau`` of the variational head.
+    variational_head
+        Sample latents through the variational head (the paper); ``False`` decodes
+        deterministically, without KL term (an ablation).
+    causal_context
+        ``"full"``: every state attends to the whole earlier flow (the Volterra history, the
+        paper); ``"current"``: only to the prompt and its own time point (an ablation with the
+        same parameters).
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
 
@@ -106,6 +113,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         path_sigma: float = 0.0,
         predict_velocity: bool = True,
         temperature: float = 1.0,
+        variational_head: bool = True,
+        causal_context: str = "full",
         n_layers: int = 2,
         hidden_size: int = 128,
         n_heads: int = 4,
@@ -174,6 +183,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             path_sigma=path_sigma,
             source=source,
             predict_velocity=predict_velocity,
+            variational_head=variational_head,
+            causal_context=causal_context,
         )
         self.temperature = temperature
         n_parameters = sum(p.numel() for p in self.module.parameters())

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 
-from .._constants import REGISTRY_KEYS, SOURCES
+from .._constants import CAUSAL_CONTEXTS, REGISTRY_KEYS, SOURCES
 from ..data import PCARepresentation, optimal_transport_pairing, pack_trajectories, sample_paths
 from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
 
@@ -58,6 +58,13 @@ class CaLMFlowModule(BaseModuleClass):
         loss on the velocity (as in flow matching, so that every step, the first one
         included, weighs as much as the whole displacement); otherwise decode the next state
         itself with the loss on the state, as in the paper.
+    variational_head
+        Sample latents through the variational head with a KL term (the paper); ``False``
+        decodes the latent mean deterministically, without noise or KL (an ablation).
+    causal_context
+        ``"full"``: each state attends to the prompt and every earlier state of the sequence
+        (the Volterra history, the paper). ``"current"``: each state attends only to the
+        prompt and its own time point, the same network seeing no history (an ablation).
     """
 
     def __init__(
@@ -76,8 +83,14 @@ class CaLMFlowModule(BaseModuleClass):
         path_sigma: float = 0.0,
         source: str = "control",
         predict_velocity: bool = True,
+        variational_head: bool = True,
+        causal_context: str = "full",
     ):
         super().__init__()
+        if causal_context not in CAUSAL_CONTEXTS:
+            raise ValueError(
+                f"causal_context must be one of {CAUSAL_CONTEXTS}, got {causal_context!r}."
+            )
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
         self.n_components = n_components
@@ -88,6 +101,8 @@ class CaLMFlowModule(BaseModuleClass):
         self.path_sigma = path_sigma
         self.source = source
         self.predict_velocity = predict_velocity
+        self.variational_head = bool(variational_head)
+        self.causal_context = causal_context
         self.context_sizes = [int(size) for size in context_sizes]
         self.n_contexts = int(np.prod(self.context_sizes))
 
@@ -205,7 +220,11 @@ class CaLMFlowModule(BaseModuleClass):
         return embeds, mask, (mask.cumsum(1) - 1).clamp_min(0)
 
     def sequence_hidden(
-        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, states: torch.Tensor
+        self,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        states: torch.Tensor,
+        first_time: int = 0,
     ) -> torch.Tensor:
         """Output tokens of the state blocks of whole sequences.
 
@@ -215,17 +234,25 @@ class CaLMFlowModule(BaseModuleClass):
             Left-padded prompts, ``(N, L)``.
         states
             Input states in time-major order, ``(N, T, P, D)``.
+        first_time
+            Time index of the first of these states.
 
         Returns
         -------
-        Output tokens ``(N, T, P, S, H)``; block ``(t, p)`` predicts ``x_{t + 1, p}``.
+        Output tokens ``(N, T, P, S, H)``; block ``(t, p)`` predicts ``x_{t + 1, p}``. With
+        ``causal_context="current"`` each time point is read after the prompt alone.
         """
         n, n_times, n_traj, _ = states.shape
-        time_index = torch.arange(n_times, device=states.device).view(1, n_times, 1)
+        time_index = first_time + torch.arange(n_times, device=states.device).view(1, n_times, 1)
         tokens = self.state_tokenizer(states, time_index)
         hidden_size = tokens.shape[-1]
+        if self.causal_context == "current":
+            # every time point becomes its own sequence: the same network, no history
+            prompt_ids = prompt_ids.repeat_interleave(n_times, dim=0)
+            prompt_mask = prompt_mask.repeat_interleave(n_times, dim=0)
+            tokens = tokens.reshape(n * n_times, -1, hidden_size)
         embeds, mask, position_ids = self._prepend_prompt(
-            prompt_ids, prompt_mask, tokens.reshape(n, -1, hidden_size)
+            prompt_ids, prompt_mask, tokens.reshape(prompt_ids.shape[0], -1, hidden_size)
         )
         hidden, _ = self.backbone(embeds, mask, position_ids)
         # slice the prompt off first: state outputs start right after the padded prompt
@@ -241,6 +268,8 @@ class CaLMFlowModule(BaseModuleClass):
         noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """Decode output tokens ``(..., S, H)`` of state ``current`` into the next state."""
+        if not self.variational_head:
+            temperature = 0.0
         sample = self.head.encode(hidden, temperature=temperature, noise=noise)
         decoded = self.head.decode(sample.z)
         if self.predict_velocity:
@@ -294,7 +323,7 @@ class CaLMFlowModule(BaseModuleClass):
         states = paths[packed].transpose(1, 2)  # (N, K + 1, P, D), time-major
         rows = prompt_rows[packed[:, 0]]
         hidden = self.sequence_hidden(self.prompt_ids[rows], self.prompt_mask[rows], states[:, :-1])
-        sample = self.head.encode(hidden)
+        sample = self.head.encode(hidden, temperature=1.0 if self.variational_head else 0.0)
         return {"states": states, "sample": sample}
 
     def _get_generative_input(
@@ -329,6 +358,8 @@ class CaLMFlowModule(BaseModuleClass):
         decoded = generative_outputs["decoded"].float()
         reconstruction = (decoded - target).pow(2).sum(-1).mean(dim=(1, 2))
         kl = self.head.kl_divergence(inference_outputs["sample"]).float().mean(dim=(1, 2))
+        if not self.variational_head:
+            kl = torch.zeros_like(kl)
         loss = reconstruction.mean() + self.beta * kl.mean()
         return LossOutput(loss=loss, reconstruction_loss=reconstruction, kl_local=self.beta * kl)
 
@@ -370,6 +401,15 @@ class CaLMFlowModule(BaseModuleClass):
             for _ in range(self.n_steps)
         ]
         states = [source]
+        if self.causal_context == "current":
+            for step in range(self.n_steps):
+                hidden = self.sequence_hidden(
+                    prompt_ids, prompt_mask, states[-1].unsqueeze(1), first_time=step
+                )
+                states.append(
+                    self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
+                )
+            return torch.stack(states, dim=1)
         if not use_cache:
             for step in range(self.n_steps):
                 hidden = self.sequence_hidden(prompt_ids, prompt_mask, torch.stack(states, 1))

@@ -1,0 +1,270 @@
+"""Run models x tasks x seeds on the shared real data and write one CSV row per prediction.
+
+Tasks
+-----
+``kang``
+    Kang 2018 PBMC, IFN-beta: each cell type's stimulated cells are held out in turn
+    (:func:`calmflow_sc.data.heldout_cell_type_splits`) and predicted from its control cells.
+``norman``
+    Norman 2019 K562 CRISPRa: pairs whose singles are seen are held out
+    (:func:`calmflow_sc.data.heldout_combination_splits`, in ``--n-folds`` folds) and each pair
+    is predicted from the control cells.
+
+Models
+------
+``calmflow`` (:class:`calmflow_sc.CaLMFlowPerturb`, with ``[key=value,...]`` overrides of its
+arguments, e.g. ``calmflow[n_steps=16,causal_context=current]``), ``cfm_control`` and
+``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
+``linear``, ``mean_shift`` and ``control``. The last three are deterministic and run for the
+first seed only.
+
+Scores come from :func:`calmflow_sc.metrics.evaluate` in a fixed 50-component PCA of all the
+task's cells (``obsm``), plus ``own_deviation_top50``: the Pearson correlation, on the top-50
+changed genes, of predicted vs observed (effect - reference effect), where the reference is the
+average effect of the other cell types (Kang) or the additive expectation of the pair's singles
+(Norman).
+
+Usage::
+
+    python benchmarks/run.py kang --models calmflow cfm_control mean_shift --seeds 0 1 2 \
+        --out benchmarks/results/kang.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy import sparse
+from sklearn.decomposition import PCA
+
+import calmflow_sc as cfs
+
+EMBEDDING = "X_benchmark_pca"
+DETERMINISTIC = ("linear", "mean_shift", "control")
+
+
+@dataclass
+class Task:
+    """A dataset with its splits and how to describe its cells."""
+
+    name: str
+    adata: AnnData
+    splits: list
+    cell_type_key: str | None
+    reference: callable  # (split, perturbation) -> reference effect vector
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float64)
+
+
+def _group_mean(adata: AnnData, mask: np.ndarray) -> np.ndarray:
+    return _dense(adata.X[mask]).mean(0)
+
+
+def kang_task(cell_types: list[str] | None) -> Task:
+    """Kang 2018, every (or the given) cell type held out in turn."""
+    adata = cfs.datasets.kang2018()
+    splits = cfs.data.heldout_cell_type_splits(adata, "condition", "control", "cell_type")
+    if cell_types:
+        splits = [split for split in splits if split.name in cell_types]
+    types = adata.obs["cell_type"].astype(str).to_numpy()
+    stim = (adata.obs["condition"] == "stimulated").to_numpy()
+
+    def reference(split, perturbation):
+        others = [t for t in np.unique(types) if t != split.name]
+        return np.mean(
+            [
+                _group_mean(adata, stim & (types == t)) - _group_mean(adata, ~stim & (types == t))
+                for t in others
+            ],
+            axis=0,
+        )
+
+    return Task("kang", adata, splits, "cell_type", reference)
+
+
+def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
+    """Norman 2019 K562 pairs with seen singles, held out in folds."""
+    full = cfs.datasets.norman2019_devel()
+    adata = full[(full.obs["cell_type"] == "k562").to_numpy()].copy()
+    adata.obs["condition"] = adata.obs["condition"].astype(str).astype("category")
+    splits = cfs.data.heldout_combination_splits(
+        adata, "condition", "control", n_folds=n_folds, seed=fold_seed
+    )
+    conditions = adata.obs["condition"].astype(str).to_numpy()
+    control_mean = _group_mean(adata, conditions == "control")
+
+    def reference(split, perturbation):
+        singles = perturbation.split("+")
+        return np.sum([_group_mean(adata, conditions == s) - control_mean for s in singles], 0)
+
+    return Task("norman", adata, splits, None, reference)
+
+
+def parse_model(spec: str) -> tuple[str, dict]:
+    """``name[key=value,...]`` -> ``(name, settings)`` with numbers and booleans cast."""
+    match = re.fullmatch(r"([a-z_]+)(?:\[(.*)\])?", spec)
+    if match is None:
+        raise ValueError(f"Cannot parse model {spec!r}; expected name[key=value,...].")
+    settings = {}
+    for item in filter(None, (match.group(2) or "").split(",")):
+        key, value = item.split("=")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        if value in ("True", "False"):
+            value = value == "True"
+        settings[key] = value
+    return match.group(1), settings
+
+
+def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
+    """Build and train a model; return a function ``(query, perturbation, **kw) -> AnnData``."""
+    import scvi
+
+    keys = {"cell_type_key": task.cell_type_key}
+    settings = dict(settings)
+    temperature = settings.pop("tau", None)
+    if name == "calmflow":
+        scvi.settings.seed = seed
+        cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", **keys)
+        model = cfs.CaLMFlowPerturb(train, **settings)
+        model.train(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False)
+
+        def predict(query, perturbation, tau=temperature):
+            return model.predict(query, perturbation, seed=seed, inplace=False, temperature=tau)
+
+        return predict, model
+    classes = {
+        "cfm_control": (cfs.baselines.FlowMatchingBaseline, {"source": "control", "seed": seed}),
+        "cfm_gaussian": (cfs.baselines.FlowMatchingBaseline, {"source": "gaussian", "seed": seed}),
+        "linear": (cfs.baselines.LinearBaseline, {}),
+        "mean_shift": (cfs.baselines.MeanShiftBaseline, {}),
+        "control": (cfs.baselines.ControlBaseline, {}),
+    }
+    if name not in classes:
+        raise ValueError(f"Unknown model {name!r}; choose calmflow or one of {sorted(classes)}.")
+    cls, defaults = classes[name]
+    cls.setup_anndata(train, "condition", "control", **keys)
+    baseline = cls(train, **(defaults | settings)).train()
+
+    def predict(query, perturbation, tau=None):
+        return baseline.predict(query, perturbation, inplace=False, seed=seed)
+
+    return predict, baseline
+
+
+def score(task: Task, split, perturbation: str, pred: AnnData, pca: PCA) -> dict[str, float]:
+    """Metrics of one predicted perturbation."""
+    adata = task.adata
+    conditions = adata.obs["condition"].astype(str).to_numpy()
+    test = split.test[conditions[split.test] == perturbation]
+    real = adata[test].copy()
+    control = adata[split.query].copy()
+    pred = pred.copy()
+    for item in (pred, real, control):
+        item.obsm[EMBEDDING] = pca.transform(_dense(item.X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = cfs.metrics.evaluate(
+            pred, real, control, obsm=EMBEDDING, top_k=(20, 50), de_k=(20, 50)
+        )
+    scores = dict(zip(table["metric"], table["value"], strict=True))
+    control_mean = _dense(control.X).mean(0)
+    delta_real = _dense(real.X).mean(0) - control_mean
+    delta_pred = _dense(pred.X).mean(0) - control_mean
+    top = cfs.metrics.top_changed_genes(real.X, control.X, 50)
+    reference = task.reference(split, perturbation)
+    own_pred, own_real = (delta_pred - reference)[top], (delta_real - reference)[top]
+    scores["own_deviation_top50"] = (
+        float(np.corrcoef(own_pred, own_real)[0, 1]) if np.std(own_pred) > 1e-12 else 0.0
+    )
+    return scores
+
+
+def run(task: Task, model_specs: list[str], seeds: list[int], temperatures: list) -> pd.DataFrame:
+    """Every model on every split and seed; one row per (split, perturbation, model, seed)."""
+    pca = PCA(50, random_state=0).fit(_dense(task.adata.X))
+    rows = []
+    for split in task.splits:
+        train = task.adata[split.train].copy()
+        query = task.adata[split.query].copy()
+        for spec in model_specs:
+            name, settings = parse_model(spec)
+            for seed in seeds[:1] if name in DETERMINISTIC else seeds:
+                start = time.perf_counter()
+                predict, _ = fit_model(name, settings, train, task, seed)
+                train_s = time.perf_counter() - start
+                taus = temperatures if name == "calmflow" else [None]
+                for tau in taus:
+                    label = spec if tau is None else f"{spec}@tau={tau}"
+                    for perturbation in split.perturbations:
+                        start = time.perf_counter()
+                        pred = predict(query, perturbation, tau=tau)
+                        predict_s = time.perf_counter() - start
+                        row = {
+                            "task": task.name,
+                            "split": split.name,
+                            "perturbation": perturbation,
+                            "model": label,
+                            "seed": seed,
+                            "train_s": train_s,
+                            "predict_s": predict_s,
+                            "n_train": len(split.train),
+                            "n_predicted": query.n_obs,
+                        } | score(task, split, perturbation, pred, pca)
+                        rows.append(row)
+                        print(
+                            f"{task.name} {split.name} {perturbation} {label} seed={seed}: "
+                            f"ED {row['energy_distance']:.3f} MMD {row['mmd']:.4f} "
+                            f"PD50 {row['pearson_delta_top50']:.3f} "
+                            f"own {row['own_deviation_top50']:.3f} ({train_s:.0f} s)",
+                            flush=True,
+                        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=["kang", "norman"])
+    parser.add_argument("--models", nargs="+", default=["calmflow", *DETERMINISTIC])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--cell-types", nargs="+", default=None, help="kang: types to hold out")
+    parser.add_argument("--n-folds", type=int, default=3, help="norman: folds of pairs")
+    parser.add_argument(
+        "--temperatures", nargs="+", type=float, default=None, help="calmflow: taus to predict with"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="CSV; rows are appended")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import logging
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    task = kang_task(args.cell_types) if args.task == "kang" else norman_task(args.n_folds)
+    table = run(task, args.models, args.seeds, args.temperatures or [None])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():
+        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
+        keys = ["task", "split", "perturbation", "model", "seed"]
+        table = table.drop_duplicates(subset=keys, keep="last")
+    table.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()

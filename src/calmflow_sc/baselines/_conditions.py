@@ -1,0 +1,91 @@
+"""One-hot features of conditions: cell type, covariates and perturbation components."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+class ConditionEncoder:
+    """Encode a cell's context and perturbation as a fixed-length numeric vector.
+
+    The vector concatenates a one-hot code of every context column (cell type, covariates) and
+    a multi-hot code of the perturbation's components, so that a combination ``"A+B"`` is the
+    sum of its singles' codes. Context values never seen in training get all zeros.
+
+    Parameters
+    ----------
+    contexts
+        Training contexts: one str column per context key.
+    perturbations
+        Training perturbation of every cell.
+    control_value
+        The perturbation of unperturbed cells (no component).
+    delimiter
+        Separator of the components of a combination.
+    """
+
+    def __init__(
+        self,
+        contexts: pd.DataFrame,
+        perturbations: Sequence[str],
+        control_value: str,
+        delimiter: str = "+",
+    ) -> None:
+        self.control_value = control_value
+        self.delimiter = delimiter
+        self.levels = {key: sorted(set(contexts[key])) for key in contexts.columns}
+        components = set()
+        for perturbation in set(perturbations):
+            components.update(self.components(perturbation))
+        self.perturbation_components = sorted(components)
+
+    @property
+    def n_features(self) -> int:
+        """Length of the encoded vector."""
+        return sum(len(levels) for levels in self.levels.values()) + len(
+            self.perturbation_components
+        )
+
+    def components(self, perturbation: str) -> list[str]:
+        """The single perturbations making up ``perturbation`` (none for the control)."""
+        parts = [part.strip() for part in str(perturbation).split(self.delimiter)]
+        return [part for part in parts if part and part != self.control_value]
+
+    def encode_perturbation(self, perturbation: str) -> np.ndarray:
+        """Multi-hot code of a perturbation's components.
+
+        Raises
+        ------
+        ValueError
+            If a component was never seen in training.
+        """
+        code = np.zeros(len(self.perturbation_components))
+        index = {name: i for i, name in enumerate(self.perturbation_components)}
+        unseen = [part for part in self.components(perturbation) if part not in index]
+        if unseen:
+            raise ValueError(
+                f"Perturbation {perturbation!r} has component(s) {unseen} never seen in "
+                f"training; known: {self.perturbation_components[:10]}."
+            )
+        for part in self.components(perturbation):
+            code[index[part]] += 1.0
+        return code
+
+    def encode(self, contexts: pd.DataFrame, perturbations: Sequence[str]) -> np.ndarray:
+        """Encode every row of ``contexts`` with its perturbation, ``(n, n_features)``."""
+        blocks = []
+        for key, levels in self.levels.items():
+            values = contexts[key].astype(str).to_numpy()
+            blocks.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
+        perturbations = np.asarray(perturbations, dtype=str)
+        unique, inverse = np.unique(perturbations, return_inverse=True)
+        codes = np.stack([self.encode_perturbation(p) for p in unique]) if len(unique) else None
+        blocks.append(
+            codes[inverse]
+            if codes is not None
+            else np.zeros((0, len(self.perturbation_components)))
+        )
+        return np.concatenate(blocks, axis=1)

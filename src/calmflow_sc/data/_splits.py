@@ -1,0 +1,196 @@
+"""Deterministic train / test splits of perturbation data, as index arrays."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from anndata import AnnData
+
+from ._prompts import COMBINATION_SEPARATOR
+
+
+class Split(NamedTuple):
+    """One held-out task.
+
+    Attributes
+    ----------
+    name
+        What is held out: a cell type, a combination, or ``"fold{i}"``.
+    train
+        Indices of the cells to train on.
+    test
+        Indices of the held-out perturbed cells (the truth to predict).
+    query
+        Indices of the control cells to predict from: the controls of the held-out cells'
+        cell types (they stay in ``train``, as controls are seen in practice).
+    perturbations
+        The perturbations held out, sorted.
+    """
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    query: np.ndarray
+    perturbations: tuple[str, ...]
+
+
+def _column(adata: AnnData, key: str) -> np.ndarray:
+    if key not in adata.obs:
+        raise KeyError(
+            f"Column {key!r} not found in adata.obs; available: {list(adata.obs.columns)}."
+        )
+    return adata.obs[key].astype(str).to_numpy()
+
+
+def _controls(perturbation: np.ndarray, control_value: str) -> np.ndarray:
+    is_control = perturbation == control_value
+    if not is_control.any():
+        raise ValueError(
+            f"No control cells: no value of the perturbation column equals {control_value!r}. "
+            "Pass the value that marks unperturbed cells as control_value."
+        )
+    return is_control
+
+
+def heldout_cell_type_splits(
+    adata: AnnData,
+    perturbation_key: str = "condition",
+    control_value: str = "control",
+    cell_type_key: str = "cell_type",
+) -> list[Split]:
+    """Leave each cell type's perturbed cells out in turn.
+
+    The classic task of scGen and CPA: a cell type is seen only unperturbed, and its response
+    is predicted from its control cells using what the other cell types show.
+
+    Parameters
+    ----------
+    adata
+        Perturbation data.
+    perturbation_key
+        Column of ``adata.obs`` with each cell's perturbation.
+    control_value
+        Value of that column for unperturbed cells.
+    cell_type_key
+        Column of ``adata.obs`` with each cell's type.
+
+    Returns
+    -------
+    One :class:`Split` per cell type that has both control and perturbed cells, in sorted
+    order of the cell types.
+
+    Examples
+    --------
+    >>> for split in heldout_cell_type_splits(adata, "condition", "control", "cell_type"):  # doctest: +SKIP
+    ...     train, query, truth = adata[split.train], adata[split.query], adata[split.test]
+    """
+    perturbation = _column(adata, perturbation_key)
+    cell_type = _column(adata, cell_type_key)
+    is_control = _controls(perturbation, str(control_value))
+    splits = []
+    for name in sorted(set(cell_type)):
+        of_type = cell_type == name
+        test = of_type & ~is_control
+        if not test.any() or not (of_type & is_control).any():
+            continue
+        splits.append(
+            Split(
+                name=name,
+                train=np.flatnonzero(~test),
+                test=np.flatnonzero(test),
+                query=np.flatnonzero(of_type & is_control),
+                perturbations=tuple(sorted(set(perturbation[test]))),
+            )
+        )
+    return splits
+
+
+def heldout_combination_splits(
+    adata: AnnData,
+    perturbation_key: str = "condition",
+    control_value: str = "control",
+    cell_type_key: str | None = None,
+    n_folds: int | None = None,
+    seed: int = 0,
+    delimiter: str = COMBINATION_SEPARATOR,
+) -> list[Split]:
+    """Hold out combinations whose single perturbations are all seen.
+
+    A combination such as ``"A+B"`` qualifies when every component other than
+    ``control_value`` occurs on its own in ``adata``. Its cells leave the training set; the
+    singles stay.
+
+    Parameters
+    ----------
+    adata
+        Perturbation data.
+    perturbation_key
+        Column of ``adata.obs`` with each cell's perturbation.
+    control_value
+        Value of that column for unperturbed cells.
+    cell_type_key
+        Optional column with each cell's type; the query controls are then those of the
+        held-out cells' types.
+    n_folds
+        ``None`` holds out each combination alone (one split per combination); an integer
+        deals the combinations, shuffled with ``seed``, into that many folds held out together
+        (fewer models to train).
+    seed
+        Seed of the shuffle when ``n_folds`` is given.
+    delimiter
+        Separator of the components of a combination.
+
+    Returns
+    -------
+    The splits, one per combination in sorted order or one per fold.
+
+    Raises
+    ------
+    ValueError
+        If no combination qualifies, or ``n_folds`` is not between 1 and their number.
+    """
+    perturbation = _column(adata, perturbation_key)
+    is_control = _controls(perturbation, str(control_value))
+    seen = set(perturbation)
+    combinations = []
+    for name in sorted(seen):
+        if delimiter not in name:
+            continue
+        parts = [part for part in name.split(delimiter) if part != str(control_value)]
+        if len(parts) > 1 and all(part in seen for part in parts):
+            combinations.append(name)
+    if not combinations:
+        raise ValueError(
+            f"No combination (components joined by {delimiter!r}) has all its components "
+            "seen alone, so none can be held out."
+        )
+    if n_folds is None:
+        groups = [[name] for name in combinations]
+        names = combinations
+    else:
+        if not 1 <= int(n_folds) <= len(combinations):
+            raise ValueError(
+                f"n_folds must be between 1 and the {len(combinations)} combinations, "
+                f"got {n_folds}."
+            )
+        shuffled = np.random.default_rng(seed).permutation(combinations)
+        groups = [sorted(fold) for fold in np.array_split(shuffled, int(n_folds))]
+        names = [f"fold{i}" for i in range(len(groups))]
+    cell_type = _column(adata, cell_type_key) if cell_type_key is not None else None
+    splits = []
+    for name, group in zip(names, groups, strict=True):
+        test = np.isin(perturbation, group)
+        query = is_control.copy()
+        if cell_type is not None:
+            query &= np.isin(cell_type, np.unique(cell_type[test]))
+        splits.append(
+            Split(
+                name=str(name),
+                train=np.flatnonzero(~test),
+                test=np.flatnonzero(test),
+                query=np.flatnonzero(query),
+                perturbations=tuple(str(g) for g in group),
+            )
+        )
+    return splits

@@ -1,0 +1,97 @@
+"""Overlap of the differentially expressed genes of a prediction and of the observation."""
+
+from __future__ import annotations
+
+import operator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+if TYPE_CHECKING:
+    from ._array import Matrix
+
+
+def de_genes(
+    perturbed: Matrix,
+    control: Matrix,
+    k: int,
+    var_names: pd.Index | None = None,
+    method: str = "wilcoxon",
+) -> np.ndarray:
+    """Top ``k`` genes of perturbed vs control cells by scanpy's ``rank_genes_groups``.
+
+    Genes are ranked by the test's score for the perturbed group (both directions of change
+    count: the ranking uses the absolute score).
+
+    Parameters
+    ----------
+    perturbed, control
+        Cells by genes, log-normalised, with the same genes.
+    k
+        Number of genes.
+    var_names
+        Gene names; positions ``0 .. n_genes - 1`` when ``None``.
+    method
+        Test of :func:`scanpy.tl.rank_genes_groups` (``"wilcoxon"``, ``"t-test"`` ...).
+
+    Returns
+    -------
+    The ``k`` gene names (or positions as str), most significant first.
+    """
+    import scanpy as sc
+    from scipy import sparse
+
+    blocks = [perturbed, control]
+    if any(sparse.issparse(b) for b in blocks):
+        x = sparse.csr_matrix(sparse.vstack([sparse.csr_matrix(b) for b in blocks]))
+    else:
+        x = np.vstack([np.asarray(b) for b in blocks])
+    n_perturbed = perturbed.shape[0]
+    names = var_names if var_names is not None else pd.Index(map(str, range(x.shape[1])))
+    k = operator.index(k)
+    if not 1 <= k <= len(names):
+        raise ValueError(f"`k` must be between 1 and the number of genes ({len(names)}), got {k}.")
+    groups = np.where(np.arange(x.shape[0]) < n_perturbed, "perturbed", "control")
+    adata = AnnData(
+        x.astype(np.float32),
+        obs=pd.DataFrame({"group": pd.Categorical(groups)}, index=map(str, range(x.shape[0]))),
+        var=pd.DataFrame(index=pd.Index(names).astype(str)),
+    )
+    sc.tl.rank_genes_groups(
+        adata, "group", groups=["perturbed"], reference="control", method=method, n_genes=None
+    )
+    table = sc.get.rank_genes_groups_df(adata, group="perturbed")
+    order = np.argsort(-np.abs(table["scores"].to_numpy()), kind="stable")
+    return table["names"].to_numpy()[order[:k]].astype(str)
+
+
+def de_overlap(
+    pred: Matrix,
+    real: Matrix,
+    control: Matrix,
+    k: int = 50,
+    method: str = "wilcoxon",
+) -> float:
+    """Fraction of the observed top-``k`` DE genes that the prediction also ranks in its top ``k``.
+
+    Both sets come from :func:`de_genes` against the same control cells: the predicted cells vs
+    control, and the observed perturbed cells vs control.
+
+    Parameters
+    ----------
+    pred, real, control
+        Predicted perturbed, observed perturbed and control cells (cells by genes).
+    k
+        Number of top genes.
+    method
+        Test of :func:`scanpy.tl.rank_genes_groups`.
+
+    Returns
+    -------
+    ``|top_k(pred) & top_k(real)| / k``, between 0 and 1.
+    """
+    predicted = set(de_genes(pred, control, k, method=method))
+    observed = set(de_genes(real, control, k, method=method))
+    return len(predicted & observed) / k

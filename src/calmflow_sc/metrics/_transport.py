@@ -1,0 +1,88 @@
+"""Optimal-transport distances between two samples of cells (POT)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import ot
+
+from ._array import as_float64_2d
+
+if TYPE_CHECKING:
+    from ._array import Matrix
+
+
+def _samples(x: Matrix, y: Matrix) -> tuple[np.ndarray, np.ndarray]:
+    a = as_float64_2d(x, "x")
+    b = as_float64_2d(y, "y")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"`x` and `y` must have the same number of features, got {a.shape[1]} and {b.shape[1]}."
+        )
+    return a, b
+
+
+def wasserstein(x: Matrix, y: Matrix, p: int = 2) -> float:
+    r"""Exact ``p``-Wasserstein distance between two empirical distributions.
+
+    .. math::
+
+        W_p(X, Y) = \Big(\min_{\pi \in \Pi(X, Y)} \sum_{ij} \pi_{ij}
+        \lVert x_i - y_j \rVert^p\Big)^{1/p}
+
+    over couplings :math:`\pi` of the uniform weights of both samples, solved exactly with
+    POT's network simplex (``ot.emd2``). Cost grows as :math:`O(n^3)`: meant for samples of a
+    few thousand cells in a low-dimensional embedding.
+
+    Parameters
+    ----------
+    x, y
+        Samples of shape ``(n, d)`` and ``(m, d)``.
+    p
+        Order of the distance (2 gives :math:`W_2`).
+
+    Returns
+    -------
+    The distance, in the units of the features; ``0.0`` for identical samples.
+    """
+    a, b = _samples(x, y)
+    if p < 1:
+        raise ValueError(f"`p` must be at least 1, got {p}.")
+    cost = ot.dist(a, b, metric="euclidean") ** p
+    value = ot.emd2(ot.unif(len(a)), ot.unif(len(b)), cost, numItermax=10_000_000)
+    return float(max(value, 0.0) ** (1.0 / p))
+
+
+def sinkhorn_divergence(x: Matrix, y: Matrix, epsilon: float = 1.0) -> float:
+    r"""Debiased Sinkhorn divergence with squared Euclidean cost.
+
+    .. math::
+
+        S_\varepsilon(X, Y) = \mathrm{OT}_\varepsilon(X, Y)
+        - \tfrac12 \mathrm{OT}_\varepsilon(X, X) - \tfrac12 \mathrm{OT}_\varepsilon(Y, Y)
+
+    where :math:`\mathrm{OT}_\varepsilon` is the entropic transport cost
+    :math:`\langle \pi_\varepsilon, C\rangle` of the Sinkhorn coupling (POT's
+    ``ot.bregman.empirical_sinkhorn_divergence``). It tends to :math:`W_2^2` as
+    :math:`\varepsilon \to 0` and to an MMD as :math:`\varepsilon \to \infty`; it is ``0`` for
+    identical samples.
+
+    Parameters
+    ----------
+    x, y
+        Samples of shape ``(n, d)`` and ``(m, d)``.
+    epsilon
+        Entropic regularisation, in the units of the squared distances.
+
+    Returns
+    -------
+    The divergence (squared units of the features), clipped at 0.
+    """
+    a, b = _samples(x, y)
+    if epsilon <= 0:
+        raise ValueError(f"`epsilon` must be positive, got {epsilon}.")
+    value = ot.bregman.empirical_sinkhorn_divergence(
+        a, b, reg=epsilon, metric="sqeuclidean", numIterMax=2000
+    )
+    return float(max(float(value), 0.0))

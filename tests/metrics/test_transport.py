@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calmflow_sc.metrics import sinkhorn_divergence, wasserstein
+
+
+def test_wasserstein_of_a_translation_is_its_length():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    shift = np.array([3.0, 4.0, 0.0])
+    assert wasserstein(x, x + shift) == pytest.approx(5.0)
+    assert wasserstein(x, x + shift, p=1) == pytest.approx(5.0)
+    assert wasserstein(x, x) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_wasserstein_by_hand():
+    # two points against two points: the optimal plan pairs 0 with 1 and 2 with 4
+    x = np.array([[0.0], [2.0]])
+    y = np.array([[1.0], [4.0]])
+    assert wasserstein(x, y, p=2) == pytest.approx(np.sqrt((1.0 + 4.0) / 2))
+    assert wasserstein(x, y, p=1) == pytest.approx((1.0 + 2.0) / 2)
+    # unequal sizes: one point against two, each pair weighs 1/2
+    assert wasserstein(np.array([[0.0]]), y, p=2) == pytest.approx(np.sqrt((1 + 16) / 2))
+
+
+def test_sinkhorn_divergence_limits():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 2))
+    y = x + np.array([2.0, 0.0])
+    assert sinkhorn_divergence(x, x) == pytest.approx(0.0, abs=1e-6)
+    # a small regularisation recovers W2^2 = 4 for a translation
+    assert sinkhorn_divergence(x, y, epsilon=0.05) == pytest.approx(4.0, rel=0.05)
+    assert sinkhorn_divergence(x, y, epsilon=1.0) > sinkhorn_divergence(x, x + 0.5, epsilon=1.0)
+
+
+def test_errors():
+    x = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="same number of features"):
+        wasserstein(x, np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="epsilon"):
+        sinkhorn_divergence(x, x, epsilon=0)
+    with pytest.raises(ValueError, match="`p`"):
+        wasserstein(x, x, p=0)
