@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from calmflow_sc.metrics import de_genes, de_overlap
+from calmflow_sc.metrics import de_genes, de_overlap, detected_genes
 
 
 @pytest.fixture
@@ -43,3 +43,15 @@ def test_k_out_of_range(cells):
     real, control, _ = cells
     with pytest.raises(ValueError, match="between 1 and"):
         de_genes(real, control, 31)
+
+
+def test_undetected_genes_do_not_enter_the_ranking(cells):
+    real, control, _ = cells
+    real, control = np.hstack([real, np.zeros((50, 4))]), np.hstack([control, np.zeros((60, 4))])
+    # an additive prediction: the true shift plus a tiny constant on genes never detected
+    pred = real.copy()
+    pred[:, 30:] += 0.01
+    assert detected_genes(real, control).sum() == 30
+    assert de_overlap(pred, real, control, k=6) == 1.0
+    # with every gene compared, the constant shift of the undetected genes wins the ranking
+    assert de_overlap(pred, real, control, k=6, min_fraction=0.0) < 1.0

@@ -6,7 +6,7 @@ float64) and return floats; :func:`evaluate` takes AnnData objects and returns a
 
 from __future__ import annotations
 
-from ._de import de_genes, de_overlap
+from ._de import de_genes, de_overlap, detected_genes
 from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._mean_expression import mean_expression_scores
@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_GAMMAS",
     "de_genes",
     "de_overlap",
+    "detected_genes",
     "energy_distance",
     "evaluate",
     "mean_expression_scores",

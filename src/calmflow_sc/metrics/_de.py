@@ -67,17 +67,48 @@ def de_genes(
     return table["names"].to_numpy()[order[:k]].astype(str)
 
 
+def detected_genes(real: Matrix, control: Matrix, min_fraction: float = 0.05) -> np.ndarray:
+    """Genes detected (non-zero) in at least ``min_fraction`` of the observed cells.
+
+    Parameters
+    ----------
+    real, control
+        Observed perturbed and control cells (cells by genes).
+    min_fraction
+        Smallest fraction of the observed cells, perturbed and control together, in which a
+        gene must be non-zero.
+
+    Returns
+    -------
+    Boolean mask over genes.
+    """
+    from scipy import sparse
+
+    counts = np.zeros(real.shape[1])
+    for block in (real, control):
+        nonzero = block != 0
+        counts += (
+            np.asarray(nonzero.sum(axis=0)).ravel() if sparse.issparse(block) else nonzero.sum(0)
+        )
+    return counts >= min_fraction * (real.shape[0] + control.shape[0])
+
+
 def de_overlap(
     pred: Matrix,
     real: Matrix,
     control: Matrix,
     k: int = 50,
     method: str = "wilcoxon",
+    min_fraction: float = 0.05,
 ) -> float:
     """Fraction of the observed top-``k`` DE genes that the prediction also ranks in its top ``k``.
 
-    Both sets come from :func:`de_genes` against the same control cells: the predicted cells vs
-    control, and the observed perturbed cells vs control.
+    Both rankings come from :func:`de_genes` against the same control cells (the predicted
+    cells vs control, the observed perturbed cells vs control), over the same genes: those
+    detected in at least ``min_fraction`` of the observed cells (:func:`detected_genes`). The
+    gene set does not depend on the prediction. Without it, genes that are zero in every
+    observed cell dominate a prediction's ranking as soon as it shifts them by any constant
+    (zero variance on both sides), which happens to every additive model.
 
     Parameters
     ----------
@@ -87,11 +118,38 @@ def de_overlap(
         Number of top genes.
     method
         Test of :func:`scanpy.tl.rank_genes_groups`.
+    min_fraction
+        Detection threshold of the compared genes; 0 compares all genes.
 
     Returns
     -------
     ``|top_k(pred) & top_k(real)| / k``, between 0 and 1.
     """
-    predicted = set(de_genes(pred, control, k, method=method))
-    observed = set(de_genes(real, control, k, method=method))
-    return len(predicted & observed) / k
+    return de_overlaps(pred, real, control, [k], method, min_fraction)[k]
+
+
+def de_overlaps(
+    pred: Matrix,
+    real: Matrix,
+    control: Matrix,
+    ks: list[int],
+    method: str = "wilcoxon",
+    min_fraction: float = 0.05,
+) -> dict[int, float]:
+    """:func:`de_overlap` for several ``k`` at once (each test is run once)."""
+    from scipy import sparse
+
+    genes = np.flatnonzero(detected_genes(real, control, min_fraction))
+
+    def columns(x: Matrix) -> Matrix:
+        return sparse.csr_matrix(x)[:, genes] if sparse.issparse(x) else np.asarray(x)[:, genes]
+
+    n_genes = len(genes)
+    for k in ks:
+        if not 1 <= k <= n_genes:
+            raise ValueError(
+                f"`k` must be between 1 and the number of compared genes ({n_genes}), got {k}."
+            )
+    predicted = de_genes(columns(pred), columns(control), n_genes, method=method)
+    observed = de_genes(columns(real), columns(control), n_genes, method=method)
+    return {k: len(set(predicted[:k]) & set(observed[:k])) / k for k in ks}

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._anndata import get_expression
 from ._array import as_float64_2d, column_means
-from ._de import de_overlap
+from ._de import de_overlaps
 from ._energy import energy_distance
 from ._mean_expression import mean_expression_scores
 from ._mmd import mmd_rbf
@@ -56,7 +56,8 @@ def evaluate(
     - ``r2_top{k}``, ``pearson_delta_top{k}`` for each ``k`` in ``top_k``: the same over the ``k``
       genes with the largest absolute observed change from control (:func:`top_changed_genes`);
     - ``de_overlap_top{k}`` for each ``k`` in ``de_k``: :func:`de_overlap` (Wilcoxon tests of
-      scanpy's ``rank_genes_groups``, gene space).
+      scanpy's ``rank_genes_groups`` over the genes detected in at least 5% of the observed
+      cells, gene space).
 
     Lower is better for the distances, higher for the correlations and overlaps.
 
@@ -181,8 +182,7 @@ def _evaluate_group(
     for k in top_k:
         top = mean_expression_scores(*means, top_k=k)
         rows += [(f"r2_top{k}", top["r2"]), (f"pearson_delta_top{k}", top["pearson_delta"])]
-    for k in de_k:
-        rows.append(
-            (f"de_overlap_top{k}", de_overlap(expr["pred"], expr["real"], expr["control"], k=k))
-        )
+    if de_k:
+        overlaps = de_overlaps(expr["pred"], expr["real"], expr["control"], list(de_k))
+        rows += [(f"de_overlap_top{k}", overlaps[k]) for k in de_k]
     return pd.DataFrame(rows, columns=["metric", "value"]).astype({"value": np.float64})
