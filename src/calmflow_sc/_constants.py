@@ -15,3 +15,4 @@ class _RegistryKeys(NamedTuple):
 REGISTRY_KEYS = _RegistryKeys()
 SOURCES = ("gaussian", "control")
 CAUSAL_CONTEXTS = ("full", "current")
+PROMPT_ENCODERS = ("lm", "minilm", "onehot")

@@ -17,7 +17,7 @@ def test_prompt_names_cell_type_covariates_and_perturbation():
     builder = PromptBuilder("condition", "control", "cell_type", ("donor",))
     frame = pd.DataFrame({"condition": ["IFNB+TNF"], "cell_type": ["B cell"], "donor": ["d2"]})
     (prompt,) = builder.render_frame(frame)
-    assert prompt == "Generate a B cell cell (donor: d2) under IFNB and TNF: "
+    assert prompt == "Generate a B cell (donor: d2) under IFNB and TNF: "
     with pytest.raises(KeyError, match="donor"):
         builder.render_frame(frame.drop(columns="donor"))
 

@@ -16,7 +16,7 @@ def make_module(**kwargs) -> CaLMFlowModule:
         n_genes=5,
         n_components=4,
         backbone=backbone,
-        prompt_ids=ids,
+        prompt_inputs=ids,
         prompt_mask=mask,
         context_sizes=[1],
         n_steps=3,

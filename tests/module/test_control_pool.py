@@ -14,7 +14,7 @@ def make_module(context_sizes: list[int]) -> CaLMFlowModule:
         n_genes=3,
         n_components=2,
         backbone=backbone,
-        prompt_ids=ids,
+        prompt_inputs=ids,
         prompt_mask=mask,
         context_sizes=context_sizes,
         n_latent=2,

@@ -12,9 +12,8 @@ from torch import nn
 
 from .._anndata import get_expression
 from .._constants import SOURCES
-from ..data import PCARepresentation, optimal_transport_pairing
+from ..data import ConditionEncoder, PCARepresentation, optimal_transport_pairing
 from ._base import Baseline
-from ._conditions import ConditionEncoder
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -177,7 +176,7 @@ class FlowMatchingBaseline(Baseline):
         contexts = self._contexts(self.adata.obs, "adata")
         perturbations = self.adata.obs[self.perturbation_key].astype(str).to_numpy()
         is_control = perturbations == self.control_value
-        self.encoder_ = ConditionEncoder(
+        self.encoder_ = ConditionEncoder.fit(
             contexts, perturbations, self.control_value, self.combination_delimiter
         )
         self.representation_ = PCARepresentation(self.adata.n_vars, self.n_components)

@@ -9,8 +9,8 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 
 from .._anndata import get_expression
+from ..data import ConditionEncoder
 from ._base import Baseline
-from ._conditions import ConditionEncoder
 from ._expression import group_means
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class LinearBaseline(Baseline):
     def _train(self) -> None:
         contexts = self._contexts(self.adata.obs, "adata")
         perturbations = self.adata.obs[self.perturbation_key].astype(str).to_numpy()
-        self.encoder_ = ConditionEncoder(
+        self.encoder_ = ConditionEncoder.fit(
             contexts, perturbations, self.control_value, self.combination_delimiter
         )
         groups = pd.MultiIndex.from_arrays(

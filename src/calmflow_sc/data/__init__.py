@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._conditions import ConditionEncoder
 from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing
 from ._paths import sample_paths, time_grid
@@ -11,6 +12,7 @@ from ._splits import Split, heldout_cell_type_splits, heldout_combination_splits
 
 __all__ = [
     "COMBINATION_SEPARATOR",
+    "ConditionEncoder",
     "PCARepresentation",
     "PromptBuilder",
     "Split",

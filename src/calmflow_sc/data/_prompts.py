@@ -2,33 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 COMBINATION_SEPARATOR = "+"
 
 
-def render_perturbation(perturbation: str, control_value: str) -> str:
-    """Phrase a perturbation for a prompt; combinations ``A+B`` read ``A and B``."""
+def render_perturbation(
+    perturbation: str, control_value: str, descriptions: Mapping[str, str] | None = None
+) -> str:
+    """Phrase a perturbation for a prompt.
+
+    Combinations ``A+B`` read ``A and B``; with ``descriptions``, each described component
+    is followed by its description in brackets: ``IFNb (interferon beta, a type I
+    interferon)``.
+
+    Parameters
+    ----------
+    perturbation
+        The perturbation, components joined by ``"+"``.
+    control_value
+        The value of unperturbed cells, rendered ``no perturbation``.
+    descriptions
+        Optional free text for single perturbations.
+
+    Returns
+    -------
+    The phrase.
+    """
     if perturbation == control_value:
         return "no perturbation"
     parts = [part.strip() for part in str(perturbation).split(COMBINATION_SEPARATOR)]
     parts = [part for part in parts if part and part != control_value]
     if not parts:
         return "no perturbation"
+    if descriptions:
+        parts = [
+            f"{part} ({descriptions[part]})" if part in descriptions else part for part in parts
+        ]
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _cell_phrase(cell_type: str | None) -> str:
+    if cell_type is None:
+        return "a cell"
+    if str(cell_type).lower().endswith(("cell", "cells")):
+        return f"a {cell_type}"
+    return f"a {cell_type} cell"
 
 
 @dataclass(frozen=True)
 class PromptBuilder:
     """Build the prompt of each cell from its perturbation, cell type and covariates.
 
-    The prompt reads, for instance,
-    ``"Generate a CD4T cell (donor: 101) under IFNB and TNF: "``.
+    The default prompt reads, for instance,
+    ``"Generate a CD4T cell (donor: 101) under IFNB and TNF: "``. A ``template`` replaces it:
+    a string whose ``{key}`` placeholders name registered ``obs`` columns, e.g.
+    ``"A {cell_type} cell from donor {donor}, treated with {condition}: "``. The perturbation's
+    placeholder is rendered readably (``"IFNb and IFNg"``, with ``descriptions`` if given);
+    every other placeholder is the cell's value.
 
     Parameters
     ----------
@@ -40,12 +77,69 @@ class PromptBuilder:
         Column holding the cell type, if any.
     covariate_keys
         Further columns that enter the prompt (donor, dose, ...).
+    template
+        Optional prompt template with ``{key}`` placeholders; it must name the perturbation.
+    descriptions
+        Optional free text per single perturbation, e.g.
+        ``{"IFNb": "interferon beta, a type I interferon"}``.
+
+    Raises
+    ------
+    ValueError
+        If the template names a placeholder that is not a registered key, has an empty
+        placeholder, or does not name the perturbation.
     """
 
     perturbation_key: str
     control_value: str
     cell_type_key: str | None = None
     covariate_keys: tuple[str, ...] = ()
+    template: str | None = None
+    descriptions: Mapping[str, str] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.descriptions is not None:
+            if not isinstance(self.descriptions, Mapping):
+                raise TypeError(
+                    "perturbation_descriptions must map perturbation names to text, got "
+                    f"{type(self.descriptions).__name__}."
+                )
+            bad = [k for k, v in self.descriptions.items() if not isinstance(v, str) or not v]
+            if bad:
+                raise ValueError(
+                    f"perturbation_descriptions must map to non-empty text; check {bad[:5]}."
+                )
+        if self.template is None:
+            return
+        if not isinstance(self.template, str):
+            raise TypeError(
+                f"prompt_template must be a string, got {type(self.template).__name__}."
+            )
+        try:
+            fields = [
+                name
+                for _, name, _, _ in string.Formatter().parse(self.template)
+                if name is not None
+            ]
+        except ValueError as err:
+            raise ValueError(f"prompt_template {self.template!r} is malformed: {err}.") from err
+        if "" in fields or any(name.isdigit() for name in fields):
+            raise ValueError(
+                f"prompt_template {self.template!r} has an unnamed placeholder; name a "
+                f"registered key in each, from {self.keys}."
+            )
+        unknown = sorted({name for name in fields if name not in self.keys})
+        if unknown:
+            raise ValueError(
+                f"prompt_template placeholders {unknown} are not registered keys. Use any of "
+                f"{['{' + key + '}' for key in self.keys]}, or register the column with "
+                "setup_anndata(covariate_keys=...)."
+            )
+        if self.perturbation_key not in fields:
+            raise ValueError(
+                f"prompt_template must contain {{{self.perturbation_key}}}: without the "
+                "perturbation every condition would get the same prompt."
+            )
 
     @property
     def keys(self) -> list[str]:
@@ -59,13 +153,19 @@ class PromptBuilder:
         self, perturbation: str, cell_type: str | None = None, covariates: Sequence[str] = ()
     ) -> str:
         """Render one prompt."""
-        subject = f"a {cell_type} cell" if cell_type is not None else "a cell"
+        treatment = render_perturbation(str(perturbation), self.control_value, self.descriptions)
+        if self.template is not None:
+            values = {self.perturbation_key: treatment}
+            if self.cell_type_key is not None:
+                values[self.cell_type_key] = str(cell_type)
+            values.update(zip(self.covariate_keys, map(str, covariates), strict=True))
+            return self.template.format(**values)
+        subject = _cell_phrase(cell_type)
         described = ", ".join(
             f"{key}: {value}" for key, value in zip(self.covariate_keys, covariates, strict=True)
         )
         if described:
             subject += f" ({described})"
-        treatment = render_perturbation(str(perturbation), self.control_value)
         return f"Generate {subject} under {treatment}: "
 
     def render_frame(self, conditions: pd.DataFrame) -> list[str]:

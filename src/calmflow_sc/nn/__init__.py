@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from ._backbone import CausalLMBackbone, default_backbone_config
+from ._backbone import (
+    FINETUNE_MODES,
+    CausalLMBackbone,
+    LanguageModelNotFoundError,
+    default_backbone_config,
+)
+from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
 from ._tokenizer import load_gpt2_tokenizer
 from ._variational_head import VariationalHead, VariationalSample
 
 __all__ = [
+    "FINETUNE_MODES",
     "CausalLMBackbone",
+    "LanguageModelNotFoundError",
+    "MiniLMEncoder",
     "StateTokenizer",
     "VariationalHead",
     "VariationalSample",
     "default_backbone_config",
     "load_gpt2_tokenizer",
+    "load_minilm",
 ]

@@ -3,16 +3,48 @@
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, GPT2Config
+from transformers import AutoConfig, AutoModel, AutoTokenizer, GPT2Config
 
 from ._tokenizer import load_gpt2_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+FINETUNE_MODES = ("full", "frozen", "lora")
+
+# files of which a saved tokenizer has at least one
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE``)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class LanguageModelNotFoundError(OSError):
+    """A language model named by the user could not be loaded."""
+
+
+def _not_found(name: str, err: Exception) -> LanguageModelNotFoundError:
+    where = (
+        "the Hugging Face hub is offline here (HF_HUB_OFFLINE=1)"
+        if hub_offline()
+        else "it could not be downloaded"
+    )
+    return LanguageModelNotFoundError(
+        f"Language model {name!r} is not a local directory and {where} ({type(err).__name__}). "
+        "On a machine with internet, save it with\n"
+        f"    from transformers import AutoModel, AutoTokenizer\n"
+        f"    AutoModel.from_pretrained({name!r}).save_pretrained('my_lm')\n"
+        f"    AutoTokenizer.from_pretrained({name!r}).save_pretrained('my_lm')\n"
+        "copy the directory 'my_lm' to this machine and pass language_model='path/to/my_lm'."
+    )
 
 
 def default_backbone_config(
@@ -71,9 +103,11 @@ class CausalLMBackbone(nn.Module):
         self,
         config: PretrainedConfig,
         tokenizer: PreTrainedTokenizerBase | None = None,
+        transformer: nn.Module | None = None,
     ):
         super().__init__()
-        self.transformer = AutoModel.from_config(config)
+        self.transformer = transformer if transformer is not None else AutoModel.from_config(config)
+        self.finetune = "full"
         self.tokenizer = tokenizer if tokenizer is not None else load_gpt2_tokenizer()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -81,6 +115,125 @@ class CausalLMBackbone(nn.Module):
         # transformers 5 renamed the cache argument from `past_key_values` to `cache`
         parameters = inspect.signature(self.transformer.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path, load_weights: bool = True
+    ) -> CausalLMBackbone:
+        """Load a causal language model and its tokenizer with ``transformers``.
+
+        Parameters
+        ----------
+        name_or_path
+            A model name on the Hugging Face hub (``"gpt2"``, ``"EleutherAI/pythia-160m"``) or
+            a local directory written by ``save_pretrained`` holding the configuration, the
+            weights and the tokenizer files. Only local files are read when the directory
+            exists or ``HF_HUB_OFFLINE`` is set.
+        load_weights
+            Load the pretrained weights; ``False`` builds the architecture from the
+            configuration alone (weights then come from a saved model's state).
+
+        Returns
+        -------
+        The backbone, with the transformer body of the language model.
+
+        Raises
+        ------
+        LanguageModelNotFoundError
+            If the model cannot be found, with instructions to download it elsewhere.
+        """
+        name = str(name_or_path)
+        local = Path(name).expanduser().is_dir()
+        if local:
+            name = str(Path(name).expanduser())
+        if local and not any((Path(name) / file).is_file() for file in _TOKENIZER_FILES):
+            raise LanguageModelNotFoundError(
+                f"{name!r} holds no tokenizer files (one of {list(_TOKENIZER_FILES)}). Save the "
+                "tokenizer next to the model with tokenizer.save_pretrained(directory)."
+            )
+        options = {"local_files_only": local or hub_offline()}
+        try:
+            config = AutoConfig.from_pretrained(name, **options)
+            tokenizer = AutoTokenizer.from_pretrained(name, **options)
+            transformer = (
+                AutoModel.from_pretrained(name, **options)
+                if load_weights
+                else AutoModel.from_config(config)
+            )
+        except (OSError, ValueError) as err:
+            raise _not_found(str(name_or_path), err) from err
+        if len(tokenizer) < 2:  # transformers builds an empty tokenizer when files are missing
+            raise LanguageModelNotFoundError(
+                f"The tokenizer of {str(name_or_path)!r} has no vocabulary; save it with "
+                "tokenizer.save_pretrained(directory) next to the model."
+            )
+        return cls(config, tokenizer=tokenizer, transformer=transformer)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write the configuration and tokenizer files (the weights live in the model's state)."""
+        self.config.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    @property
+    def config(self) -> PretrainedConfig:
+        """The language model's configuration."""
+        return self.transformer.config
+
+    def configure_finetuning(
+        self,
+        mode: str = "full",
+        lora_rank: int = 8,
+        lora_alpha: float = 16.0,
+        lora_dropout: float = 0.0,
+    ) -> None:
+        """Choose which of the language model's parameters train.
+
+        Parameters
+        ----------
+        mode
+            ``"full"``: every parameter (the paper). ``"frozen"``: none. ``"lora"``: low-rank
+            adapters added to the attention projections by ``peft``, the original weights
+            frozen.
+        lora_rank, lora_alpha, lora_dropout
+            Rank, scaling numerator and dropout of the LoRA adapters.
+        """
+        if mode not in FINETUNE_MODES:
+            raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {mode!r}.")
+        self.finetune = mode
+        if mode == "full":
+            return
+        for parameter in self.transformer.parameters():
+            parameter.requires_grad_(False)
+        if mode == "frozen":
+            return
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError as err:
+            raise ImportError(
+                "finetune='lora' needs the `peft` package: pip install 'calmflow-sc[lora]' "
+                "(or pip install peft)."
+            ) from err
+        if int(lora_rank) < 1:
+            raise ValueError(f"lora_rank must be a positive integer, got {lora_rank}.")
+        targets = _LORA_TARGETS.get(self.config.model_type)
+        config = LoraConfig(
+            r=int(lora_rank),
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=targets,
+        )
+        if targets is None:  # let peft choose for families it knows
+            from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+            known = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(self.config.model_type)
+            if known is None:
+                raise ValueError(
+                    f"No default LoRA target modules for model type {self.config.model_type!r}."
+                )
+            config.target_modules = set(known)
+        inject_adapter_in_model(config, self.transformer)
+        for name, parameter in self.transformer.named_parameters():
+            parameter.requires_grad_("lora_" in name)
 
     @property
     def hidden_size(self) -> int:
@@ -158,3 +311,10 @@ class CausalLMBackbone(nn.Module):
         if not use_cache:
             return output.last_hidden_state, None
         return output.last_hidden_state, getattr(output, self._cache_argument)
+
+
+# attention projections adapted by LoRA, per model family
+_LORA_TARGETS: dict[str, list[str]] = {
+    "gpt2": ["c_attn"],
+    "gpt_neox": ["query_key_value"],
+}

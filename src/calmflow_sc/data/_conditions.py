@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,10 @@ class ConditionEncoder:
 
     Parameters
     ----------
-    contexts
-        Training contexts: one str column per context key.
+    levels
+        The known values of every context column, in code order.
     perturbations
-        Training perturbation of every cell.
+        The known perturbations (combinations are split into their components).
     control_value
         The perturbation of unperturbed cells (no component).
     delimiter
@@ -29,18 +29,30 @@ class ConditionEncoder:
 
     def __init__(
         self,
-        contexts: pd.DataFrame,
+        levels: Mapping[str, Sequence[str]],
         perturbations: Sequence[str],
         control_value: str,
         delimiter: str = "+",
     ) -> None:
-        self.control_value = control_value
+        self.control_value = str(control_value)
         self.delimiter = delimiter
-        self.levels = {key: sorted(set(contexts[key])) for key in contexts.columns}
+        self.levels = {key: [str(v) for v in values] for key, values in levels.items()}
         components = set()
-        for perturbation in set(perturbations):
+        for perturbation in set(map(str, perturbations)):
             components.update(self.components(perturbation))
         self.perturbation_components = sorted(components)
+
+    @classmethod
+    def fit(
+        cls,
+        contexts: pd.DataFrame,
+        perturbations: Sequence[str],
+        control_value: str,
+        delimiter: str = "+",
+    ) -> ConditionEncoder:
+        """Encoder of the values seen in training contexts (one str column per key)."""
+        levels = {key: sorted(set(contexts[key].astype(str))) for key in contexts.columns}
+        return cls(levels, perturbations, control_value, delimiter)
 
     @property
     def n_features(self) -> int:
