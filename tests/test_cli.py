@@ -32,10 +32,195 @@ def test_unknown_command_exits_non_zero():
     assert "invalid choice" in result.stderr
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], *([c, "--help"] for c in ("demo", "train", "predict", "generate", "evaluate"))],
+)
 def test_help_has_examples(argv):
     result = subprocess.run(
         [sys.executable, "-m", "calmflow_sc.cli", *argv], capture_output=True, text=True
     )
     assert result.returncode == 0
-    assert "demo" in result.stdout
+    expected = "demo" if argv == ["--help"] else "example"
+    assert expected in result.stdout
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "calmflow_sc.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def kang_files(tmp_path_factory, data_dir):
+    """The shared Kang data as training file, as .h5mu, and CD14+Mono query / truth files."""
+    import mudata
+
+    folder = tmp_path_factory.mktemp("cli")
+    adata = anndata.read_h5ad(data_dir / "kang2018_pbmc_ifnb.h5ad")
+    mono = (adata.obs["cell_type"] == "CD14+Mono").to_numpy()
+    stim = (adata.obs["condition"] == "stimulated").to_numpy()
+    adata[~(mono & stim)].copy().write_h5ad(folder / "train.h5ad")
+    adata[mono & ~stim].copy().write_h5ad(folder / "query.h5ad")
+    adata[mono & stim].copy().write_h5ad(folder / "truth.h5ad")
+    # the perturbation label lives in the MuData's global obs, not in the modality
+    rna = adata[~(mono & stim)].copy()
+    condition = rna.obs.pop("condition")
+    mdata = mudata.MuData({"rna": rna})
+    mdata.obs["condition"] = condition.to_numpy()
+    mdata.write(folder / "train.h5mu")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(kang_files):
+    result = _cli(
+        "train",
+        kang_files / "train.h5ad",
+        "--perturbation-key",
+        "condition",
+        "--control-value",
+        "control",
+        "--cell-type-key",
+        "cell_type",
+        "--max-epochs",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--out",
+        kang_files / "model",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return kang_files / "model"
+
+
+@pytest.mark.realdata
+def test_train_predict_evaluate_generate(kang_files, trained):
+    assert (trained / "model.pt").is_file()
+    out = kang_files / "predicted.h5ad"
+    result = _cli(
+        "predict",
+        trained,
+        kang_files / "query.h5ad",
+        "--perturbation",
+        "stimulated",
+        "--key-added",
+        "pred",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    predicted = anndata.read_h5ad(out)
+    query = anndata.read_h5ad(kang_files / "query.h5ad")
+    assert predicted.layers["pred"].shape == query.shape
+    assert predicted.obsm["X_pred"].shape[0] == query.n_obs
+
+    metrics = kang_files / "metrics.csv"
+    result = _cli(
+        "evaluate",
+        out,
+        kang_files / "truth.h5ad",
+        kang_files / "query.h5ad",
+        "--key-added",
+        "pred",
+        "--out",
+        metrics,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import pandas as pd
+
+    table = pd.read_csv(metrics)
+    assert {"energy_distance", "mmd", "de_overlap_top50"} <= set(table["metric"])
+    assert table["value"].notna().all()
+
+    conditions = kang_files / "conditions.csv"
+    conditions.write_text("condition,cell_type\nstimulated,B\nstimulated,NK\ncontrol,B\n")
+    generated_path = kang_files / "generated.h5mu"
+    result = _cli("generate", trained, conditions, "--out", generated_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import mudata
+
+    generated = mudata.read_h5mu(generated_path).mod["rna"]
+    assert generated.n_obs == 3 and generated.n_vars == query.n_vars
+    assert generated.obs["cell_type"].tolist() == ["B", "NK", "B"]
+
+
+@pytest.mark.realdata
+def test_train_reads_h5mu_with_global_labels(kang_files):
+    result = _cli(
+        "train",
+        kang_files / "train.h5mu",
+        "--perturbation-key",
+        "condition",
+        "--control-value",
+        "control",
+        "--cell-type-key",
+        "cell_type",
+        "--max-epochs",
+        "1",
+        "--accelerator",
+        "cpu",
+        "--out",
+        kang_files / "model_mu",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (kang_files / "model_mu" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "train",
+                "missing.h5ad",
+                "--perturbation-key",
+                "c",
+                "--control-value",
+                "x",
+                "--out",
+                "m",
+            ],
+            "No such file",
+        ),
+        (
+            ["train", "data.csv", "--perturbation-key", "c", "--control-value", "x", "--out", "m"],
+            "neither an .h5ad",
+        ),
+        (
+            ["predict", "no_model_dir", "q.h5ad", "--perturbation", "p", "--out", "o.h5ad"],
+            "No saved model",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(tmp_path, argv, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "calmflow_sc.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.realdata
+def test_bad_key_in_training_file(kang_files):
+    result = _cli(
+        "train",
+        kang_files / "train.h5ad",
+        "--perturbation-key",
+        "stimulus",
+        "--control-value",
+        "control",
+        "--out",
+        kang_files / "never",
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "stimulus" in result.stderr and "not a column" in result.stderr

@@ -18,6 +18,44 @@ example:
 """
 
 
+TRAIN_HELP = """\
+Register a training file, train CaLMFlowPerturb on it and save the model to a directory.
+
+examples:
+  calmflow-sc train kang.h5ad --perturbation-key condition --control-value control \\
+      --cell-type-key cell_type --out kang_model
+  calmflow-sc train screen.h5mu --modality rna --perturbation-key guide --control-value NT \\
+      --covariate-keys donor --accelerator gpu --devices 1 --out screen_model
+"""
+
+PREDICT_HELP = """\
+Predict how the cells of QUERY respond to a perturbation, with a model saved by `train`.
+The predictions go to layers[KEY] and obsm["X_" + KEY] of a copy of QUERY written to OUT.
+
+example:
+  calmflow-sc predict kang_model cd14_controls.h5ad --perturbation stimulated \\
+      --key-added calmflow --out cd14_predicted.h5ad
+"""
+
+GENERATE_HELP = """\
+Generate one cell per row of a CSV whose columns are the model's perturbation, cell-type and
+covariate columns.
+
+example:
+  printf 'condition,cell_type\\nstimulated,B\\nstimulated,NK\\n' > conditions.csv
+  calmflow-sc generate kang_model conditions.csv --out generated.h5ad
+"""
+
+EVALUATE_HELP = """\
+Score predicted cells against observed perturbed and control cells (energy distance, MMD,
+Wasserstein, Sinkhorn, R2 and Pearson delta, DE overlap) and write a tidy CSV.
+
+example:
+  calmflow-sc evaluate cd14_predicted.h5ad cd14_stimulated.h5ad cd14_controls.h5ad \\
+      --key-added calmflow --out metrics.csv
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calmflow-sc",
@@ -33,6 +71,60 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="calmflow_sc_demo/predictions.h5ad", help="output .h5ad")
     demo.add_argument("--max-epochs", type=int, default=None, help="training epochs")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return sub
+
+    train = command("train", "train a model on an .h5ad/.h5mu file", TRAIN_HELP)
+    train.add_argument("data", help="training cells (.h5ad or .h5mu)")
+    train.add_argument("--perturbation-key", required=True, help="obs column of perturbations")
+    train.add_argument("--control-value", required=True, help="value of unperturbed cells")
+    train.add_argument("--cell-type-key", default=None, help="obs column of cell types")
+    train.add_argument("--covariate-keys", nargs="+", default=None, help="further obs columns")
+    train.add_argument("--layer", default=None, help="layer of log-normalised expression")
+    train.add_argument("--max-epochs", type=int, default=None, help="training epochs")
+    train.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    train.add_argument("--devices", default="auto", help="devices to use (Lightning)")
+    train.add_argument("--source", default="control", help="control or gaussian")
+    train.add_argument("--language-model", default=None, help="hub name or local directory")
+    train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument("--modality", default="rna", help="expression modality of .h5mu input")
+    train.add_argument("--out", required=True, help="directory to save the model to")
+
+    predict = command("predict", "predict a perturbation for the cells of a file", PREDICT_HELP)
+    predict.add_argument("model", help="directory written by `train`")
+    predict.add_argument("query", help="cells to predict from (.h5ad or .h5mu)")
+    predict.add_argument("--perturbation", required=True, help="perturbation to predict")
+    predict.add_argument("--key-added", default="calmflow", help="name of the outputs")
+    predict.add_argument("--n-samples", type=int, default=1, help="samples averaged per cell")
+    predict.add_argument("--seed", type=int, default=0, help="random seed")
+    predict.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
+    predict.add_argument("--out", required=True, help="output file (.h5ad or .h5mu)")
+
+    generate = command("generate", "generate cells of listed conditions", GENERATE_HELP)
+    generate.add_argument("model", help="directory written by `train`")
+    generate.add_argument("conditions", help="CSV with one row per cell to generate")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    generate.add_argument("--modality", default="rna", help="modality name of .h5mu output")
+    generate.add_argument("--out", required=True, help="output file (.h5ad or .h5mu)")
+
+    evaluate = command("evaluate", "score predictions against observed cells", EVALUATE_HELP)
+    evaluate.add_argument("pred", help="predicted cells (.h5ad or .h5mu)")
+    evaluate.add_argument("real", help="observed perturbed cells")
+    evaluate.add_argument("control", help="observed control cells")
+    evaluate.add_argument(
+        "--key-added", default=None, help="layer of PRED holding the prediction (else X)"
+    )
+    evaluate.add_argument("--layer", default=None, help="layer of REAL and CONTROL (else X)")
+    evaluate.add_argument("--groupby", default=None, help="obs column scored group by group")
+    evaluate.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
+    evaluate.add_argument("--out", required=True, help="output CSV")
     return parser
 
 
@@ -67,16 +159,112 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    import scvi
+
+    from ._io import read_cells
+    from .model import CaLMFlowPerturb
+
+    adata = read_cells(args.data, args.modality)
+    scvi.settings.seed = args.seed
+    CaLMFlowPerturb.setup_anndata(
+        adata,
+        perturbation_key=args.perturbation_key,
+        control_value=args.control_value,
+        cell_type_key=args.cell_type_key,
+        covariate_keys=args.covariate_keys,
+        layer=args.layer,
+    )
+    model = CaLMFlowPerturb(adata, source=args.source, language_model=args.language_model)
+    print(model._model_summary_string, flush=True)
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    model.train(max_epochs=args.max_epochs, accelerator=args.accelerator, devices=devices)
+    model.save(args.out, overwrite=True)
+    print(f"model saved to {args.out}")
+    return 0
+
+
+def _load(directory: str):
+    from .model import CaLMFlowPerturb
+
+    return CaLMFlowPerturb.load(directory, accelerator="cpu")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    from ._io import read_cells, write_cells
+
+    model = _load(args.model)
+    query = read_cells(args.query, args.modality)
+    model.predict(
+        query,
+        args.perturbation,
+        key_added=args.key_added,
+        n_samples=args.n_samples,
+        seed=args.seed,
+    )
+    path = write_cells(query, args.out, args.modality)
+    print(f"predicted {query.n_obs} cells under {args.perturbation}; written to {path}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    import pandas as pd
+
+    from ._io import write_cells
+
+    model = _load(args.model)
+    conditions = pd.read_csv(args.conditions, dtype=str)
+    generated = model.generate(conditions, seed=args.seed)
+    path = write_cells(generated, args.out, args.modality)
+    print(f"generated {generated.n_obs} cells; written to {path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    from anndata import AnnData
+
+    from ._anndata import get_expression
+    from ._io import read_cells
+    from .metrics import evaluate
+
+    pred, real, control = (
+        read_cells(p, args.modality) for p in (args.pred, args.real, args.control)
+    )
+    if args.key_added is not None:
+        pred = AnnData(get_expression(pred, args.key_added, "PRED"), obs=pred.obs, var=pred.var)
+    if args.layer is not None:
+        real = AnnData(get_expression(real, args.layer, "REAL"), obs=real.obs, var=real.var)
+        control = AnnData(
+            get_expression(control, args.layer, "CONTROL"), obs=control.obs, var=control.var
+        )
+    table = evaluate(pred, real, control, groupby=args.groupby)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+COMMANDS = {
+    "demo": _demo,
+    "train": _train,
+    "predict": _predict,
+    "generate": _generate,
+    "evaluate": _evaluate,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            return _demo(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as err:
-        print(f"calmflow-sc: error: {err}", file=sys.stderr)
+        return COMMANDS[args.command](args)
+    except (ValueError, KeyError, TypeError, OSError, RuntimeError, ImportError) as err:
+        message = " ".join(str(err).split()).strip("'\"") or type(err).__name__
+        print(f"calmflow-sc: error: {message}", file=sys.stderr)
         return 1
-    return 2  # pragma: no cover - argparse rejects unknown commands
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,79 @@
+"""Reading and writing the data files of the command line: .h5ad and .h5mu."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from anndata import AnnData
+
+SUFFIXES = (".h5ad", ".h5mu")
+
+
+def _check_suffix(path: Path) -> None:
+    if path.suffix not in SUFFIXES:
+        raise ValueError(
+            f"{str(path)!r} is neither an .h5ad nor an .h5mu file; convert it with anndata or "
+            "mudata first."
+        )
+
+
+def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
+    """Read cells from an .h5ad file, or one modality of an .h5mu file.
+
+    For an .h5mu, columns of the MuData's global ``obs`` that the modality lacks are added to
+    the modality's ``obs`` (for instance a perturbation label kept at the top level, with
+    the modality prefix removed).
+
+    Parameters
+    ----------
+    path
+        The file.
+    modality
+        The modality holding expression, for .h5mu files.
+
+    Returns
+    -------
+    The cells.
+    """
+    path = Path(path)
+    _check_suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such file: {str(path)!r}.")
+    if path.suffix == ".h5ad":
+        import anndata
+
+        return anndata.read_h5ad(path)
+    import mudata
+
+    mdata = mudata.read_h5mu(path)
+    if modality not in mdata.mod:
+        raise KeyError(
+            f"{str(path)!r} has no modality {modality!r} (modalities: {list(mdata.mod)}); pass "
+            "--modality."
+        )
+    adata = mdata.mod[modality].copy()
+    shared = mdata.obs.loc[adata.obs_names]
+    for column in shared.columns:
+        name = column.split(":", 1)[1] if column.startswith(f"{modality}:") else column
+        if name not in adata.obs:
+            adata.obs[name] = shared[column].to_numpy()
+    return adata
+
+
+def write_cells(adata: AnnData, path: str | Path, modality: str = "rna") -> Path:
+    """Write cells to an .h5ad, or as the ``modality`` of a new .h5mu file.
+
+    Returns
+    -------
+    The path written.
+    """
+    path = Path(path)
+    _check_suffix(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".h5ad":
+        adata.write_h5ad(path)
+    else:
+        import mudata
+
+        mudata.MuData({modality: adata}).write(path)
+    return path

@@ -1,0 +1,9 @@
+"""Plots of predictions against observations, built on scanpy and matplotlib."""
+
+from __future__ import annotations
+
+from ._embedding import joint_embedding
+from ._mean_change import mean_change
+from ._metrics import metrics_comparison
+
+__all__ = ["joint_embedding", "mean_change", "metrics_comparison"]
