@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from mudata import MuData
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, LayerField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
@@ -186,7 +187,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 )
                 n_components = max(largest, 1)
         if adata is not None:
-            self.var_names_ = [str(name) for name in adata.var_names]
+            self.var_names_ = [str(name) for name in self._expression_data(adata).var_names]
 
         if prompt_encoder not in PROMPT_ENCODERS:
             raise ValueError(
@@ -384,9 +385,158 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         adata_manager.register_fields(adata, **kwargs)
         cls.register_manager(adata_manager)
 
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        perturbation_key: str = "condition",
+        control_value: str = "control",
+        cell_type_key: str | None = None,
+        covariate_keys: Sequence[str] | None = None,
+        rna_layer: str | None = None,
+        modalities: dict[str, str | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Register a MuData for training, in the scvi-tools style.
+
+        Parameters
+        ----------
+        mdata
+            MuData with an RNA modality of log-normalised expression.
+        perturbation_key, control_value, cell_type_key, covariate_keys
+            As in :meth:`setup_anndata`.
+        rna_layer
+            Layer of the RNA modality with log-normalised expression; ``None`` uses its ``X``.
+        modalities
+            Which modality holds each argument, e.g.
+            ``{"rna_layer": "rna", "perturbation_key": "guides"}``; an argument not listed is
+            read from ``mdata.obs`` (the expression from the ``"rna"`` modality). A
+            perturbation label can thus live in a guide-assignment modality or in
+            ``mdata.obs``.
+
+        Notes
+        -----
+        :meth:`predict` and :meth:`generate` accept the MuData (or any MuData with the same
+        RNA modality) and write their outputs into its RNA modality.
+
+        Examples
+        --------
+        >>> CaLMFlowPerturb.setup_mudata(  # doctest: +SKIP
+        ...     mdata, perturbation_key="guide", control_value="NT",
+        ...     modalities={"rna_layer": "rna", "perturbation_key": "crispr"},
+        ... )
+        """
+        from scvi.data.fields import (
+            MuDataCategoricalJointObsField,
+            MuDataCategoricalObsField,
+            MuDataLayerField,
+        )
+
+        if not isinstance(mdata, MuData):
+            raise TypeError(
+                f"Expected a MuData, got {type(mdata).__name__}; use setup_anndata for AnnData."
+            )
+        modalities = {"rna_layer": "rna", **(modalities or {})}
+        setup_method_args = cls._get_setup_method_args(**locals())
+        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        setup_method_args["setup_args"]["covariate_keys"] = covariate_keys
+        setup_method_args["setup_args"]["control_value"] = str(control_value)
+        where = cls._create_modalities_attr_dict(modalities, setup_method_args)
+        for modality in {v for v in dict(where).values() if v is not None}:
+            if modality not in mdata.mod:
+                raise KeyError(
+                    f"Modality {modality!r} named in `modalities` is not in the MuData "
+                    f"(modalities: {list(mdata.mod)})."
+                )
+        rna = mdata.mod[where.rna_layer]
+        obs_of = {
+            "perturbation_key": perturbation_key,
+            "cell_type_key": cell_type_key,
+        }
+        for argument, key in obs_of.items():
+            table = mdata.mod[where[argument]].obs if where[argument] else mdata.obs
+            if key is not None and key not in table:
+                place = f"mdata.mod[{where[argument]!r}].obs" if where[argument] else "mdata.obs"
+                raise KeyError(
+                    f"{argument}={key!r} is not a column of {place}; say where it lives with "
+                    f"modalities={{{argument!r}: <modality>}}."
+                )
+        check_expression(rna, rna_layer)
+        labels = (mdata.mod[where.perturbation_key].obs if where.perturbation_key else mdata.obs)[
+            perturbation_key
+        ]
+        if not (labels.astype(str) == str(control_value)).any():
+            raise ValueError(
+                f"control_value={control_value!r} does not occur in {perturbation_key!r}. Pass "
+                "the value that marks unperturbed cells."
+            )
+        fields = [
+            MuDataLayerField(
+                REGISTRY_KEYS.X_KEY,
+                rna_layer,
+                mod_key=where.rna_layer,
+                is_count_data=False,
+                mod_required=True,
+            ),
+            MuDataCategoricalObsField(
+                REGISTRY_KEYS.PERTURBATION_KEY, perturbation_key, mod_key=where.perturbation_key
+            ),
+        ]
+        if cell_type_key is not None:
+            fields.append(
+                MuDataCategoricalObsField(
+                    REGISTRY_KEYS.CELL_TYPE_KEY, cell_type_key, mod_key=where.cell_type_key
+                )
+            )
+        if covariate_keys:
+            fields.append(
+                MuDataCategoricalJointObsField(
+                    REGISTRY_KEYS.COVARIATES_KEY, covariate_keys, mod_key=where.covariate_keys
+                )
+            )
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(mdata, **kwargs)
+        cls.register_manager(adata_manager)
+
     @property
     def _setup_args(self) -> dict[str, Any]:
         return self.registry_["setup_args"]
+
+    @property
+    def _layer(self) -> str | None:
+        """The registered expression layer (``None``: ``X``)."""
+        args = self._setup_args
+        return args["layer"] if "layer" in args else args.get("rna_layer")
+
+    @property
+    def _rna_modality(self) -> str | None:
+        """The modality holding expression, for models set up with :meth:`setup_mudata`."""
+        if "rna_layer" not in self._setup_args:
+            return None
+        return (self._setup_args.get("modalities") or {}).get("rna_layer", "rna")
+
+    def _expression_data(self, data: Any) -> AnnData:
+        """The AnnData holding expression: ``data`` or its RNA modality."""
+        if isinstance(data, MuData):
+            return data.mod[self._rna_modality or "rna"]
+        return data
+
+    def _as_anndata(self, data: Any) -> AnnData:
+        """An AnnData of a MuData's RNA modality, with the global ``obs`` columns it lacks."""
+        if not isinstance(data, MuData):
+            return data
+        modality = self._rna_modality or "rna"
+        if modality not in data.mod:
+            raise KeyError(
+                f"The MuData has no modality {modality!r} (modalities: {list(data.mod)})."
+            )
+        adata = data.mod[modality].copy()
+        shared = data.obs.loc[adata.obs_names]
+        for column in shared.columns:
+            name = column.split(":", 1)[1] if ":" in column else column
+            if name not in adata.obs:
+                adata.obs[name] = shared[column].to_numpy()
+        return adata
 
     @property
     def categories(self) -> dict[str, list[str]]:
@@ -543,7 +693,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if adata.n_obs == 0:
             raise ValueError("The AnnData to predict has no cells.")
         check_query_genes(adata, self.var_names_)
-        check_expression(adata, self._setup_args["layer"])
+        check_expression(adata, self._layer)
 
     def _check_conditions(self, obs: pd.DataFrame) -> None:
         """Check the prompt's columns; warn about values never seen in training."""
@@ -674,7 +824,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
 
     def predict(
         self,
-        adata: AnnData,
+        adata: AnnData | MuData,
         perturbation: str,
         key_added: str = "calmflow",
         n_samples: int = 1,
@@ -695,7 +845,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         Parameters
         ----------
         adata
-            Cells to predict from, usually control cells, with the training genes.
+            Cells to predict from, usually control cells, with the training genes: an
+            AnnData, or a MuData whose RNA modality receives the outputs.
         perturbation
             Target perturbation, e.g. ``"IFNB"`` or ``"IFNB+TNF"``.
         key_added
@@ -727,6 +878,25 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``adata.uns[key_added + "_params"]``
             The arguments of this call.
         """
+        if isinstance(adata, MuData):
+            result = self.predict(
+                self._as_anndata(adata),
+                perturbation,
+                key_added=key_added,
+                n_samples=n_samples,
+                temperature=temperature,
+                seed=seed,
+                inplace=False,
+                batch_size=batch_size,
+                use_cache=use_cache,
+            )
+            if not inplace:
+                return result
+            rna = self._expression_data(adata)
+            rna.layers[key_added] = result.layers[key_added]
+            rna.obsm[f"X_{key_added}"] = result.obsm[f"X_{key_added}"]
+            rna.uns[f"{key_added}_params"] = result.uns[f"{key_added}_params"]
+            return None
         self._check_ready()
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
@@ -749,7 +919,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         generator = torch.Generator().manual_seed(seed)
         sources = expression = None
         if self.module.source == "control":
-            expression = get_expression(adata, self._setup_args["layer"])
+            expression = get_expression(adata, self._layer)
             with torch.no_grad():
                 sources = self.module.representation.transform_matrix(expression).cpu()
         states = [
