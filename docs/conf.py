@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import warnings
 from importlib.metadata import PackageNotFoundError
@@ -73,7 +74,17 @@ myst_enable_extensions = [
     "html_admonition",
 ]
 myst_url_schemes = ("http", "https", "mailto")
-nb_execution_mode = "off"
+# The tutorials live in ../tutorials (where users find them); they are copied here and run
+# at every build, so the rendered pages always show what the current code does. Set
+# CALMFLOW_SC_DOCS_EXECUTE=0 for a quick build that shows them without outputs.
+_TUTORIALS = HERE.parent / "tutorials"
+(HERE / "tutorials").mkdir(exist_ok=True)
+for _notebook in sorted(_TUTORIALS.glob("*.ipynb")):
+    shutil.copyfile(_notebook, HERE / "tutorials" / _notebook.name)
+nb_execution_mode = "force" if os.environ.get("CALMFLOW_SC_DOCS_EXECUTE", "1") != "0" else "off"
+nb_execution_timeout = 900
+nb_execution_in_temp = True
+nb_execution_raise_on_error = True
 nb_output_stderr = "remove"
 nb_merge_streams = True
 

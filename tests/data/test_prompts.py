@@ -25,3 +25,10 @@ def test_prompt_names_cell_type_covariates_and_perturbation():
 def test_prompt_without_cell_type():
     builder = PromptBuilder("condition", "ctrl")
     assert builder.render("ctrl") == "Generate a cell under no perturbation: "
+
+
+def test_cell_type_names_read_naturally():
+    builder = PromptBuilder("condition", "control", "cell_type")
+    assert builder.render("IFNB", "B cells") == "Generate a B cell under IFNB: "
+    assert builder.render("IFNB", "T cell") == "Generate a T cell under IFNB: "
+    assert builder.render("IFNB", "CD14+Mono") == "Generate a CD14+Mono cell under IFNB: "

@@ -36,6 +36,10 @@ class Baseline(ABC):
     :meth:`train`, then :meth:`predict` control cells under a perturbation or
     :meth:`generate` cells of given conditions. The training AnnData is only read.
 
+    Each key left as ``None`` is taken from :meth:`setup_anndata` when ``adata`` was
+    registered, else from the defaults (``"condition"``, ``"control"``, no cell type, no
+    covariates, ``X``).
+
     Parameters
     ----------
     adata
@@ -52,10 +56,6 @@ class Baseline(ABC):
         Layer with the expression to model (e.g. log-normalised counts); ``X`` if ``None``.
     covariate_keys
         Further columns describing a cell (donor, dose ...); baselines that use them say so.
-
-    Each key left as ``None`` is taken from :meth:`setup_anndata` when ``adata`` was
-    registered, else from the defaults (``"condition"``, ``"control"``, no cell type, no
-    covariates, ``X``).
 
     Raises
     ------

@@ -51,9 +51,12 @@ def render_perturbation(
 def _cell_phrase(cell_type: str | None) -> str:
     if cell_type is None:
         return "a cell"
-    if str(cell_type).lower().endswith(("cell", "cells")):
-        return f"a {cell_type}"
-    return f"a {cell_type} cell"
+    name = str(cell_type)
+    if name.lower().endswith(" cells"):  # "B cells" -> "a B cell"
+        return f"a {name[:-1]}"
+    if name.lower().endswith("cell"):
+        return f"a {name}"
+    return f"a {name} cell"
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,14 @@ from ._prompts import COMBINATION_SEPARATOR
 
 
 class Split(NamedTuple):
-    """One held-out task.
+    """One held-out task, as index arrays into the AnnData.
 
-    Attributes
-    ----------
-    name
-        What is held out: a cell type, a combination, or ``"fold{i}"``.
-    train
-        Indices of the cells to train on.
-    test
-        Indices of the held-out perturbed cells (the truth to predict).
-    query
-        Indices of the control cells to predict from: the controls of the held-out cells'
-        cell types (they stay in ``train``, as controls are seen in practice).
-    perturbations
-        The perturbations held out, sorted.
+    - ``name``: what is held out (a cell type, a combination, or ``"fold{i}"``);
+    - ``train``: the cells to train on;
+    - ``test``: the held-out perturbed cells (the truth to predict);
+    - ``query``: the control cells to predict from, those of the held-out cells' cell types
+      (they stay in ``train``, as controls are seen in practice);
+    - ``perturbations``: the perturbations held out.
     """
 
     name: str

@@ -653,6 +653,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         plan = {"lr": lr, "weight_decay": weight_decay, "optimizer": "AdamW"}
         plan.update(plan_kwargs or {})
         kwargs.setdefault("check_val_every_n_epoch", 1)
+        steps_per_epoch = max(1, int(np.ceil(len(splitter["external_indexing"][0]) / batch_size)))
+        kwargs.setdefault("log_every_n_steps", min(10, steps_per_epoch))
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
