@@ -116,11 +116,11 @@ def per_split_figure(table: pd.DataFrame, metric: str, path: Path, title: str) -
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     figures = args.out.parent / "_static" / "benchmarks"
     text = [(RESULTS / "header.md").read_text()]
     main_metrics = [

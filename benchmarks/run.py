@@ -26,10 +26,10 @@ changed genes, of predicted vs observed (effect - reference effect), where the r
 average effect of the other cell types (Kang) or the additive expectation of the pair's singles
 (Norman).
 
-Usage::
+Usage (every model, both tasks, three seeds, then the report in docs/benchmarks.md)::
 
-    python benchmarks/run.py kang --models calmflow cfm_control mean_shift --seeds 0 1 2 \
-        --out benchmarks/results/kang.csv
+    python benchmarks/run.py kang norman --seeds 0 1 2 --report \
+        --models calmflow cfm_control cfm_gaussian linear mean_shift control
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ def run(
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["kang", "norman"])
+    parser.add_argument("tasks", nargs="+", choices=["kang", "norman"])
     parser.add_argument("--models", nargs="+", default=["calmflow", *DETERMINISTIC])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--cell-types", nargs="+", default=None, help="kang: types to hold out")
@@ -279,22 +279,41 @@ def main() -> None:
     parser.add_argument(
         "--fast-metrics", action="store_true", help="skip the OT and DE metrics (ablations)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="CSV; rows are appended")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="CSV (one task); rows are added to it"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path(__file__).parent / "results",
+        help="folder of the per-task CSVs {task}.csv when --out is not given",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="rewrite docs/benchmarks.md afterwards"
+    )
     args = parser.parse_args()
+    if args.out is not None and len(args.tasks) > 1:
+        parser.error("--out takes one task; use --out-dir for several.")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import logging
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    task = kang_task(args.cell_types) if args.task == "kang" else norman_task(args.n_folds)
-    table = run(task, args.models, args.seeds, args.temperatures or [None], args.fast_metrics)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():
-        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
-        keys = ["task", "split", "perturbation", "model", "seed"]
-        table = table.drop_duplicates(subset=keys, keep="last")
-    table.to_csv(args.out, index=False)
+    for name in args.tasks:
+        task = kang_task(args.cell_types) if name == "kang" else norman_task(args.n_folds)
+        table = run(task, args.models, args.seeds, args.temperatures or [None], args.fast_metrics)
+        out = args.out or args.out_dir / f"{name}.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            table = pd.concat([pd.read_csv(out), table], ignore_index=True)
+            keys = ["task", "split", "perturbation", "model", "seed"]
+            table = table.drop_duplicates(subset=keys, keep="last")
+        table.to_csv(out, index=False)
+    if args.report:
+        import report
+
+        report.main([])
 
 
 if __name__ == "__main__":
