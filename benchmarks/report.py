@@ -76,6 +76,8 @@ def markdown(frame: pd.DataFrame, metrics: list[str]) -> str:
         if metric in timing:
             continue
         column = frame[metric]
+        if column.isna().all():
+            continue
         best[metric] = column.idxmin() if metric in LOWER_IS_BETTER else column.idxmax()
     for model, row in frame.iterrows():
         cells = [_name(model)]
@@ -160,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     ablations = RESULTS / "ablations.csv"
     if ablations.exists():
         table = pd.read_csv(ablations)
+        # one row per variant at the default temperature, plus the default at every temperature
+        keep = table["model"].str.endswith("@tau=1.0") | table["model"].str.startswith("calmflow@")
+        table = table[keep].copy()
+        table["model"] = table["model"].str.replace("@tau=1.0", "", regex=False)
+        table.loc[table["model"] == "calmflow", "model"] = "calmflow (defaults)"
         metrics = [
             "energy_distance",
             "mmd",
@@ -169,6 +176,11 @@ def main(argv: list[str] | None = None) -> None:
         ]
         text.append((RESULTS / "ablations.md").read_text())
         text.append(markdown(summary(table, metrics), metrics))
+        pivot = table.pivot_table(
+            index="model", columns="split", values="energy_distance", aggfunc="mean"
+        )
+        text.append("Energy distance per held-out cell type:\n")
+        text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
     for name in ("defaults.md", "rollout_speed.md", "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
