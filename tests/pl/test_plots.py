@@ -67,3 +67,24 @@ def test_metrics_comparison(tmp_path):
     with pytest.raises(ValueError, match="available"):
         cfs.pl.metrics_comparison(tables, "r2_all")
     plt.close("all")
+
+
+def test_mean_change_heatmap_has_a_row_per_source(trio, tmp_path):
+    pred, real, control = trio
+    other = pred.copy()
+    other.layers["pred"] = control.X.toarray()  # a model that predicts no change
+    ax = cfs.pl.mean_change_heatmap(
+        {"good": pred, "none": other},
+        real,
+        control,
+        pred_layer="pred",
+        top_k=8,
+        save=tmp_path / "h.png",
+    )
+    (image,) = ax.images
+    values = image.get_array()
+    assert values.shape == (3, 8)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["observed", "good", "none"]
+    np.testing.assert_allclose(values[2], 0.0, atol=1e-6)
+    np.testing.assert_allclose(values[1], 0.8 * values[0], rtol=1e-4, atol=1e-6)
+    plt.close("all")

@@ -81,3 +81,59 @@ def mean_change(
     ax.set_ylabel("predicted mean change")
     ax.set_title(f"top {top_k} genes, Pearson {pearson:.2f}")
     return finish(ax, show, save)
+
+
+def mean_change_heatmap(
+    pred: AnnData | dict[str, AnnData],
+    real: AnnData,
+    control: AnnData,
+    *,
+    pred_layer: str | None = None,
+    layer: str | None = None,
+    top_k: int = 20,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+) -> Axes | None:
+    """Heatmap of the observed and predicted mean change from control of the top genes.
+
+    One row for the observation and one per prediction, one column per gene (the ``top_k``
+    genes whose observed mean changes most, largest first), coloured by the change on a
+    symmetric red-blue scale.
+
+    Parameters
+    ----------
+    pred
+        Predicted cells, or ``{name: predicted cells}`` to compare several models (each read
+        from ``pred_layer``).
+    real, control
+        Observed perturbed and control cells.
+    pred_layer
+        Layer of the predictions; ``X`` if ``None``.
+    layer
+        Layer of ``real`` and ``control``; ``X`` if ``None``.
+    top_k
+        Number of genes.
+    ax, show, save
+        As in scanpy's plotting functions.
+
+    Returns
+    -------
+    The axes, unless the figure is shown.
+    """
+    predictions = pred if isinstance(pred, dict) else {"predicted": pred}
+    baseline = dense_expression(control, layer).mean(0)
+    observed = dense_expression(real, layer).mean(0) - baseline
+    top = top_changed_genes(observed, np.zeros_like(observed), top_k)
+    rows = {"observed": observed[top]}
+    for name, adata in predictions.items():
+        rows[name] = dense_expression(adata, pred_layer).mean(0)[top] - baseline[top]
+    values = np.stack(list(rows.values()))
+    ax = new_axes(ax, (0.35 * top_k + 2, 0.45 * len(rows) + 1.2))
+    limit = float(np.abs(values).max()) or 1.0
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(top)), np.asarray(real.var_names)[top], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.figure.colorbar(image, ax=ax, label="mean change from control", shrink=0.8)
+    ax.set_title(f"top {top_k} genes")
+    return finish(ax, show, save)
