@@ -49,3 +49,33 @@ def get_expression(
             f"`{name}.X`."
         )
     return adata.layers[layer]
+
+
+def modality_with_obs(mdata, modality: str) -> AnnData:
+    """A copy of one modality of a MuData, with the global ``obs`` columns it lacks.
+
+    Columns of ``mdata.obs`` are added under their name without a ``"<modality>:"`` prefix,
+    so a label kept at the top level or in another modality reaches the modality's cells.
+
+    Parameters
+    ----------
+    mdata
+        The MuData.
+    modality
+        The modality to copy.
+
+    Returns
+    -------
+    The modality's AnnData.
+    """
+    if modality not in mdata.mod:
+        raise AnnDataKeyError(
+            f"The MuData has no modality {modality!r} (modalities: {list(mdata.mod)})."
+        )
+    adata = mdata.mod[modality].copy()
+    shared = mdata.obs.loc[adata.obs_names]
+    for column in shared.columns:
+        name = column.split(":", 1)[1] if ":" in column else column
+        if name not in adata.obs:
+            adata.obs[name] = shared[column].to_numpy()
+    return adata

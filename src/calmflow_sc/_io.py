@@ -21,8 +21,8 @@ def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
     """Read cells from an .h5ad file, or one modality of an .h5mu file.
 
     For an .h5mu, columns of the MuData's global ``obs`` that the modality lacks are added to
-    the modality's ``obs`` (for instance a perturbation label kept at the top level, with
-    the modality prefix removed).
+    the modality's ``obs`` (for instance a perturbation label kept at the top level), see
+    :func:`calmflow_sc._anndata.modality_with_obs`.
 
     Parameters
     ----------
@@ -45,19 +45,15 @@ def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
         return anndata.read_h5ad(path)
     import mudata
 
+    from ._anndata import modality_with_obs
+
     mdata = mudata.read_h5mu(path)
     if modality not in mdata.mod:
         raise KeyError(
             f"{str(path)!r} has no modality {modality!r} (modalities: {list(mdata.mod)}); pass "
             "--modality."
         )
-    adata = mdata.mod[modality].copy()
-    shared = mdata.obs.loc[adata.obs_names]
-    for column in shared.columns:
-        name = column.split(":", 1)[1] if column.startswith(f"{modality}:") else column
-        if name not in adata.obs:
-            adata.obs[name] = shared[column].to_numpy()
-    return adata
+    return modality_with_obs(mdata, modality)
 
 
 def write_cells(adata: AnnData, path: str | Path, modality: str = "rna") -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -291,18 +291,9 @@ class Baseline(ABC):
         """Dense expression of one training control cell per row of ``contexts``."""
         obs = self.adata.obs
         is_control = obs[self.perturbation_key].astype(str).to_numpy() == self.control_value
-        train = self._contexts(obs, "adata")
-        chosen = np.zeros(len(contexts), dtype=np.int64)
-        for i, row in enumerate(contexts.itertuples(index=False)):
-            pool = np.flatnonzero(is_control)
-            for n_keys in range(len(self.context_keys), 0, -1):
-                match = is_control.copy()
-                for key, value in zip(self.context_keys[:n_keys], row[:n_keys], strict=True):
-                    match &= train[key].to_numpy() == value
-                if match.any():
-                    pool = np.flatnonzero(match)
-                    break
-            chosen[i] = rng.choice(pool)
+        rows = [tuple(row) for row in contexts.to_numpy(dtype=str)]
+        pools = control_pools(self._contexts(obs, "adata").to_numpy(dtype=str), is_control, rows)
+        chosen = np.array([rng.choice(pools[row]) for row in rows], dtype=np.int64)
         return to_dense_float64(get_expression(self.adata, self.layer)[chosen])
 
     @abstractmethod
@@ -342,3 +333,37 @@ class Baseline(ABC):
             f"control_value={self.control_value!r}, cell_type_key={self.cell_type_key!r}, "
             f"layer={self.layer!r}) [{status}, {self.adata.n_obs} cells x {self.adata.n_vars} genes]"
         )
+
+
+def control_pools(
+    contexts: np.ndarray, is_control: np.ndarray, rows: Iterable[tuple[str, ...]]
+) -> dict[tuple[str, ...], np.ndarray]:
+    """Indices of the control cells matching each context row.
+
+    A row matches on all its keys; a row with no such control falls back to matching fewer
+    keys, dropping the last ones first (covariates before the cell type), and finally to every
+    control cell.
+
+    Parameters
+    ----------
+    contexts
+        Context values (as str) of every training cell, ``(n_cells, n_keys)``.
+    is_control
+        Which training cells are controls.
+    rows
+        The context rows to find controls for.
+
+    Returns
+    -------
+    ``{row: indices}`` for every distinct row.
+    """
+    pools = {}
+    for row in dict.fromkeys(rows):
+        pool = np.flatnonzero(is_control)
+        for n_keys in range(len(row), 0, -1):
+            match = is_control & np.all(contexts[:, :n_keys] == np.asarray(row[:n_keys]), axis=1)
+            if match.any():
+                pool = np.flatnonzero(match)
+                break
+        pools[row] = pool
+    return pools

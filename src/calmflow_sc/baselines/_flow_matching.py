@@ -12,8 +12,8 @@ from torch import nn
 
 from .._anndata import get_expression
 from .._constants import SOURCES
-from ..data import ConditionEncoder, PCARepresentation, optimal_transport_pairing
-from ._base import Baseline
+from ..data import ConditionEncoder, PCARepresentation, pair_within_groups
+from ._base import Baseline, control_pools
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -156,21 +156,6 @@ class FlowMatchingBaseline(Baseline):
         self.history_: list[float] = []
 
     # ------------------------------------------------------------------ training
-    def _control_pools(self, contexts: pd.DataFrame, is_control: np.ndarray) -> dict:
-        """Control cells per context tuple, with the cell-type and global fallbacks."""
-        keys = list(contexts.columns)
-        rows = contexts.to_numpy(dtype=str)
-        pools: dict[tuple[str, ...], np.ndarray] = {}
-        for row in {tuple(r) for r in rows}:
-            pool = np.flatnonzero(is_control)
-            for n_keys in range(len(keys), 0, -1):
-                match = is_control & np.all(rows[:, :n_keys] == np.asarray(row[:n_keys]), axis=1)
-                if match.any():
-                    pool = np.flatnonzero(match)
-                    break
-            pools[row] = pool
-        return pools
-
     def _train(self) -> None:
         expression = get_expression(self.adata, self.layer)
         contexts = self._contexts(self.adata.obs, "adata")
@@ -193,7 +178,7 @@ class FlowMatchingBaseline(Baseline):
         if len(targets) == 0:
             raise ValueError("No perturbed cells to learn flows to.")
         context_rows = [tuple(r) for r in contexts.to_numpy(dtype=str)]
-        self.control_pools_ = self._control_pools(contexts, is_control)
+        self.control_pools_ = control_pools(contexts.to_numpy(dtype=str), is_control, context_rows)
         pool_names = list(self.control_pools_)
         pools = [self.control_pools_[name] for name in pool_names]
         pool_index = {name: i for i, name in enumerate(pool_names)}
@@ -225,7 +210,7 @@ class FlowMatchingBaseline(Baseline):
                     source = states[torch.as_tensor(partners)]
                 else:
                     source = torch.randn_like(target)
-                source = self._pair(source, target, condition_codes[batch])
+                source = pair_within_groups(source, target, condition_codes[batch])
                 t = torch.rand(len(batch), 1, device=self.device)
                 x_t = (1 - t) * source + t * target
                 loss = (
@@ -240,19 +225,6 @@ class FlowMatchingBaseline(Baseline):
                 schedule.step()
                 self.history_.append(loss.item())
         self.velocity_.eval()
-
-    @staticmethod
-    def _pair(source: torch.Tensor, target: torch.Tensor, groups: np.ndarray) -> torch.Tensor:
-        """Reorder ``source`` so that, within each group, it is OT-paired with ``target``."""
-        order = np.arange(len(groups))
-        source_np = source.detach().cpu().numpy()
-        target_np = target.detach().cpu().numpy()
-        for group in np.unique(groups):
-            members = np.flatnonzero(groups == group)
-            order[members] = members[
-                optimal_transport_pairing(source_np[members], target_np[members])
-            ]
-        return source[torch.as_tensor(order, device=source.device)]
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

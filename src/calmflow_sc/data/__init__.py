@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._conditions import ConditionEncoder
 from ._packing import pack_trajectories
-from ._pairing import optimal_transport_pairing
+from ._pairing import optimal_transport_pairing, pair_within_groups
 from ._paths import sample_paths, time_grid
 from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
 from ._representation import PCARepresentation, iterate_dense_rows
@@ -21,6 +21,7 @@ __all__ = [
     "iterate_dense_rows",
     "optimal_transport_pairing",
     "pack_trajectories",
+    "pair_within_groups",
     "render_perturbation",
     "sample_paths",
     "time_grid",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import ot
+import torch
 
 
 def optimal_transport_pairing(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -30,3 +31,29 @@ def optimal_transport_pairing(source: np.ndarray, target: np.ndarray) -> np.ndar
     plan = ot.emd(weights, weights, cost)
     # with uniform weights and equal sizes the exact plan is a permutation matrix
     return plan.argmax(axis=1).astype(np.int64)
+
+
+def pair_within_groups(
+    source: torch.Tensor, target: torch.Tensor, groups: np.ndarray
+) -> torch.Tensor:
+    """Reorder ``source`` so that, within each group, it is OT-paired with ``target``.
+
+    Parameters
+    ----------
+    source, target
+        States of shape ``(n, D)``.
+    groups
+        Group (e.g. condition) of every row; rows are paired only within their group.
+
+    Returns
+    -------
+    ``source`` reordered: row ``i`` is the partner of ``target[i]``.
+    """
+    groups = np.asarray(groups)
+    source_np = source.detach().float().cpu().numpy()
+    target_np = target.detach().float().cpu().numpy()
+    order = np.arange(len(groups))
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        order[members] = members[optimal_transport_pairing(source_np[members], target_np[members])]
+    return source[torch.as_tensor(order, device=source.device)]

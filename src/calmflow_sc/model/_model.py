@@ -19,7 +19,7 @@ from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, Laye
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
-from .._anndata import get_expression
+from .._anndata import get_expression, modality_with_obs
 from .._constants import PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
 from ..data import ConditionEncoder, PromptBuilder, iterate_dense_rows
 from ..module import CaLMFlowModule
@@ -525,18 +525,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         """An AnnData of a MuData's RNA modality, with the global ``obs`` columns it lacks."""
         if not isinstance(data, MuData):
             return data
-        modality = self._rna_modality or "rna"
-        if modality not in data.mod:
-            raise KeyError(
-                f"The MuData has no modality {modality!r} (modalities: {list(data.mod)})."
-            )
-        adata = data.mod[modality].copy()
-        shared = data.obs.loc[adata.obs_names]
-        for column in shared.columns:
-            name = column.split(":", 1)[1] if ":" in column else column
-            if name not in adata.obs:
-                adata.obs[name] = shared[column].to_numpy()
-        return adata
+        return modality_with_obs(data, self._rna_modality or "rna")
 
     @property
     def categories(self) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from .._constants import CAUSAL_CONTEXTS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
-from ..data import PCARepresentation, optimal_transport_pairing, pack_trajectories, sample_paths
+from ..data import PCARepresentation, pack_trajectories, pair_within_groups, sample_paths
 from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
 
 
@@ -229,16 +229,7 @@ class CaLMFlowModule(BaseModuleClass):
         self, target: torch.Tensor, groups: torch.Tensor, contexts: torch.Tensor
     ) -> torch.Tensor:
         """Controls of each target's context, paired by exact OT within each condition."""
-        source = self.sample_controls(contexts)
-        source_np = source.detach().float().cpu().numpy()
-        target_np = target.detach().float().cpu().numpy()
-        groups_np = groups.cpu().numpy()
-        order = np.arange(len(groups_np))
-        for group in np.unique(groups_np):
-            members = np.flatnonzero(groups_np == group)
-            pairing = optimal_transport_pairing(source_np[members], target_np[members])
-            order[members] = members[pairing]
-        return source[torch.as_tensor(order, device=source.device)]
+        return pair_within_groups(self.sample_controls(contexts), target, groups.cpu().numpy())
 
     def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:
         """Prompt tokens ``(N, L, H)`` from token ids or feature vectors."""
