@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from anndata import AnnData
 from scipy import sparse
 
 from calmflow_sc import CaLMFlowPerturb
+from calmflow_sc.module import CaLMFlowModule
+from calmflow_sc.nn import CausalLMBackbone, default_backbone_config
 
 TINY_MODEL = {
     "n_components": 8,
@@ -69,3 +72,26 @@ def trained_model(
     extra = {"precision": precision} if precision is not None else {}
     model.train(max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False, **extra)
     return model
+
+
+def tiny_module(
+    n_spatial_tokens: int, n_trajectories: int, n_steps: int = 3, **kwargs
+) -> CaLMFlowModule:
+    """A small seeded module in eval mode, for one condition."""
+    torch.manual_seed(0)
+    backbone = CausalLMBackbone(default_backbone_config(n_layers=2, hidden_size=32, n_heads=2))
+    ids, mask = backbone.tokenize(["Generate a cell under no perturbation: "])
+    module = CaLMFlowModule(
+        n_genes=5,
+        n_components=4,
+        backbone=backbone,
+        prompt_inputs=ids,
+        prompt_mask=mask,
+        context_sizes=[1],
+        n_steps=n_steps,
+        n_spatial_tokens=n_spatial_tokens,
+        n_trajectories=n_trajectories,
+        n_latent=3,
+        **kwargs,
+    )
+    return module.eval()

@@ -4,28 +4,11 @@ import pytest
 import torch
 
 from calmflow_sc.module import CaLMFlowModule
-from calmflow_sc.nn import CausalLMBackbone, default_backbone_config
-from helpers import gen_adata, setup, trained_model
+from helpers import gen_adata, setup, tiny_module, trained_model
 
 
 def make_module(**kwargs) -> CaLMFlowModule:
-    torch.manual_seed(0)
-    backbone = CausalLMBackbone(default_backbone_config(n_layers=2, hidden_size=32, n_heads=2))
-    ids, mask = backbone.tokenize(["Generate a cell under no perturbation: "])
-    module = CaLMFlowModule(
-        n_genes=5,
-        n_components=4,
-        backbone=backbone,
-        prompt_inputs=ids,
-        prompt_mask=mask,
-        context_sizes=[1],
-        n_steps=3,
-        n_spatial_tokens=2,
-        n_trajectories=2,
-        n_latent=3,
-        **kwargs,
-    )
-    return module.eval()
+    return tiny_module(n_spatial_tokens=2, n_trajectories=2, **kwargs)
 
 
 def test_current_context_sees_no_history():

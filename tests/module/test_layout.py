@@ -4,27 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from calmflow_sc.module import CaLMFlowModule, SequenceLayout
-from calmflow_sc.nn import CausalLMBackbone, default_backbone_config
-
-
-def make_module(n_spatial_tokens: int, n_trajectories: int, n_steps: int = 3) -> CaLMFlowModule:
-    torch.manual_seed(0)
-    backbone = CausalLMBackbone(default_backbone_config(n_layers=2, hidden_size=32, n_heads=2))
-    ids, mask = backbone.tokenize(["Generate a cell under no perturbation: "])
-    module = CaLMFlowModule(
-        n_genes=5,
-        n_components=4,
-        backbone=backbone,
-        prompt_inputs=ids,
-        prompt_mask=mask,
-        context_sizes=[1],
-        n_steps=n_steps,
-        n_spatial_tokens=n_spatial_tokens,
-        n_trajectories=n_trajectories,
-        n_latent=3,
-    )
-    return module.eval()
+from calmflow_sc.module import SequenceLayout
+from helpers import tiny_module
 
 
 @pytest.mark.parametrize(("prompt_length", "s", "p"), [(0, 1, 1), (7, 2, 3), (5, 3, 2)])
@@ -42,7 +23,7 @@ def test_block_positions(prompt_length, s, p):
 @pytest.mark.parametrize(("s", "p"), [(1, 1), (2, 3), (3, 2)])
 def test_block_outputs_see_only_earlier_blocks(s, p):
     """Perturbing state (t, q) changes the outputs of blocks at or after it, nothing before."""
-    module = make_module(s, p)
+    module = tiny_module(s, p)
     ids, mask = module.backbone.tokenize(["Generate a B cell under IFNB: "])
     states = torch.randn(1, 3, p, 4)
     base = module.sequence_hidden(ids, mask, states)
@@ -61,7 +42,7 @@ def test_block_outputs_see_only_earlier_blocks(s, p):
 @pytest.mark.parametrize(("s", "p"), [(1, 1), (2, 2), (3, 1)])
 def test_prompt_length_does_not_shift_state_outputs(s, p):
     """Prompts of many lengths, padded together: each state's output is what it is alone."""
-    module = make_module(s, p)
+    module = tiny_module(s, p)
     prompts = [
         "Generate a cell: ",
         "Generate a CD14+ monocyte cell (donor: 101) under IFNB and TNF: ",
@@ -78,7 +59,7 @@ def test_prompt_length_does_not_shift_state_outputs(s, p):
 
 @pytest.mark.parametrize(("s", "p"), [(1, 1), (2, 3), (4, 2)])
 def test_cached_rollout_equals_recomputed_rollout(s, p):
-    module = make_module(s, p, n_steps=5)
+    module = tiny_module(s, p, n_steps=5)
     prompts = ["Generate a cell: ", "Generate a B cell (donor: d2) under IFNB and TNF: "]
     ids, mask = module.backbone.tokenize(prompts)
     source = torch.randn(2, p, 4)
