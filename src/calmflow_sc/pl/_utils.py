@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-from scipy import sparse
-
 if TYPE_CHECKING:
+    import numpy as np
     from anndata import AnnData
     from matplotlib.axes import Axes
 
@@ -44,6 +42,6 @@ def finish(ax: Axes, show: bool | None, save: str | Path | None) -> Axes | None:
 def dense_expression(adata: AnnData, layer: str | None) -> np.ndarray:
     """Dense float64 expression of ``layer`` (``X`` for ``None``)."""
     from .._anndata import get_expression
+    from ..baselines._expression import to_dense_float64
 
-    x = get_expression(adata, layer)
-    return np.asarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float64)
+    return to_dense_float64(get_expression(adata, layer))
