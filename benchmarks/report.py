@@ -4,9 +4,10 @@ Usage::
 
     python benchmarks/report.py
 
-reads ``benchmarks/results/{kang,norman,ablations}.csv`` (those that exist) and the hand-kept
-``defaults.md``, ``rollout_speed.md`` and ``demo.md`` there, and writes ``docs/benchmarks.md``
-and ``docs/_static/benchmarks/*.png``.
+reads ``benchmarks/results/{kang,norman,ablations}.csv`` (those that exist), the table
+``prompt_encoders.md`` that ``benchmarks/prompt_encoders.py --report`` writes, and the
+hand-kept ``defaults.md``, ``rollout_speed.md`` and ``demo.md`` there, and writes
+``docs/benchmarks.md`` and ``docs/_static/benchmarks/*.png``.
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         text.append("Energy distance per held-out cell type:\n")
         text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
+    prompt_encoders = RESULTS / "prompt_encoders.md"  # written by prompt_encoders.py --report
+    if prompt_encoders.exists():
+        text.append(prompt_encoders.read_text())
     for name in ("defaults.md", "rollout_speed.md", "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
