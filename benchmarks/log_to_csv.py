@@ -1,7 +1,7 @@
 """Recover the rows of an interrupted ``run.py`` from its log (one line per prediction).
 
-``run.py`` writes its CSV when every run is done; when a long run is stopped early, the rows
-it printed hold the main scores. Usage::
+``run.py`` now saves its CSV after every held-out split; this recovers the main scores of
+runs logged before it did (``results/ablations.log``), or of a split cut short. Usage::
 
     python benchmarks/log_to_csv.py run.log benchmarks/results/ablations.csv
 """

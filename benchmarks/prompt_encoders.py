@@ -93,14 +93,16 @@ def run_variants(
                 continue
             done = pd.read_csv(partial) if partial.exists() else pd.DataFrame()
             finished = set(done["split"].astype(str)) if len(done) else set()
-            for split in task.splits:
-                if str(split.name) in finished:
-                    continue
-                one_split = dataclasses.replace(task, splits=[split])
-                table = run.run(one_split, [VARIANTS[variant]], seeds, [None])
+            remaining = [split for split in task.splits if str(split.name) not in finished]
+
+            def save(table: pd.DataFrame, variant=variant, partial=partial, done=done) -> None:
+                table = table.copy()
                 table.insert(3, "variant", variant)
-                done = pd.concat([done, table], ignore_index=True)
-                done.to_csv(partial, index=False)
+                pd.concat([done, table], ignore_index=True).to_csv(partial, index=False)
+
+            if remaining:
+                todo = dataclasses.replace(task, splits=remaining)
+                run.run(todo, [VARIANTS[variant]], seeds, [None], on_split=save)
             partial.rename(out)
 
 

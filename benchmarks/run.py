@@ -40,6 +40,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,9 +223,18 @@ def score(
 
 
 def run(
-    task: Task, model_specs: list[str], seeds: list[int], temperatures: list, fast: bool = False
+    task: Task,
+    model_specs: list[str],
+    seeds: list[int],
+    temperatures: list,
+    fast: bool = False,
+    on_split: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """Every model on every split and seed; one row per (split, perturbation, model, seed)."""
+    """Every model on every split and seed; one row per (split, perturbation, model, seed).
+
+    ``on_split`` receives the rows so far after each split, e.g. to save them, so that an
+    interrupted run keeps its finished splits.
+    """
     pca = PCA(50, random_state=0).fit(_dense(task.adata.X))
     rows = []
     for split in task.splits:
@@ -262,6 +272,8 @@ def run(
                             f"own {row['own_deviation_top50']:.3f} ({train_s:.0f} s)",
                             flush=True,
                         )
+        if on_split is not None:
+            on_split(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
@@ -302,14 +314,19 @@ def main() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     for name in args.tasks:
         task = kang_task(args.cell_types) if name == "kang" else norman_task(args.n_folds)
-        table = run(task, args.models, args.seeds, args.temperatures or [None], args.fast_metrics)
         out = args.out or args.out_dir / f"{name}.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            table = pd.concat([pd.read_csv(out), table], ignore_index=True)
-            keys = ["task", "split", "perturbation", "model", "seed"]
-            table = table.drop_duplicates(subset=keys, keep="last")
-        table.to_csv(out, index=False)
+        earlier = pd.read_csv(out) if out.exists() else None
+
+        def save(table: pd.DataFrame, out: Path = out, earlier: pd.DataFrame | None = earlier):
+            """Merge the new rows into the CSV's earlier ones (a repeated run replaces them)."""
+            if earlier is not None:
+                table = pd.concat([earlier, table], ignore_index=True)
+                keys = ["task", "split", "perturbation", "model", "seed"]
+                table = table.drop_duplicates(subset=keys, keep="last")
+            table.to_csv(out, index=False)
+
+        run(task, args.models, args.seeds, args.temperatures or [None], args.fast_metrics, save)
     if args.report:
         import report
 
