@@ -27,6 +27,7 @@ from ..nn import CausalLMBackbone, default_backbone_config, load_minilm
 from ._prompt_table import condition_table
 from ._validation import (
     MIN_TRAINING_CELLS,
+    check_control_value,
     check_expression,
     check_query_genes,
     check_setup,
@@ -451,27 +452,26 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                     f"(modalities: {list(mdata.mod)})."
                 )
         rna = mdata.mod[where.rna_layer]
-        obs_of = {
-            "perturbation_key": perturbation_key,
-            "cell_type_key": cell_type_key,
-        }
-        for argument, key in obs_of.items():
-            table = mdata.mod[where[argument]].obs if where[argument] else mdata.obs
+
+        def obs_of(argument: str) -> tuple[pd.DataFrame, str]:
+            """The obs table an argument's column is read from, and its name for errors."""
+            if where[argument]:
+                return mdata.mod[where[argument]].obs, f"mdata.mod[{where[argument]!r}].obs"
+            return mdata.obs, "mdata.obs"
+
+        for argument, key in (
+            ("perturbation_key", perturbation_key),
+            ("cell_type_key", cell_type_key),
+        ):
+            table, place = obs_of(argument)
             if key is not None and key not in table:
-                place = f"mdata.mod[{where[argument]!r}].obs" if where[argument] else "mdata.obs"
                 raise KeyError(
                     f"{argument}={key!r} is not a column of {place}; say where it lives with "
                     f"modalities={{{argument!r}: <modality>}}."
                 )
         check_expression(rna, rna_layer)
-        labels = (mdata.mod[where.perturbation_key].obs if where.perturbation_key else mdata.obs)[
-            perturbation_key
-        ]
-        if not (labels.astype(str) == str(control_value)).any():
-            raise ValueError(
-                f"control_value={control_value!r} does not occur in {perturbation_key!r}. Pass "
-                "the value that marks unperturbed cells."
-            )
+        table, place = obs_of("perturbation_key")
+        check_control_value(table[perturbation_key], control_value, place)
         fields = [
             MuDataLayerField(
                 REGISTRY_KEYS.X_KEY,

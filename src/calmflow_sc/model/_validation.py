@@ -103,13 +103,28 @@ def check_setup(
     get_expression(adata, layer)
     check_expression(adata, layer)
     if require_control:
-        values = adata.obs[perturbation_key].astype(str)
-        if not (values == str(control_value)).any():
-            raise ValueError(
-                f"control_value={control_value!r} does not occur in adata.obs"
-                f"[{perturbation_key!r}] (values: {sorted(values.unique())[:10]}). Pass the "
-                "value that marks unperturbed cells."
-            )
+        check_control_value(adata.obs[perturbation_key], control_value, "adata.obs")
+
+
+def check_control_value(labels: pd.Series, control_value: str, place: str) -> None:
+    """Check that some cell carries the control value.
+
+    Parameters
+    ----------
+    labels
+        The perturbation column (its ``name`` is the key shown in the error).
+    control_value
+        The value that marks unperturbed cells.
+    place
+        Where the column lives, for the error (``"adata.obs"``, ``"mdata.obs"`` ...).
+    """
+    values = labels.astype(str)
+    if not (values == str(control_value)).any():
+        raise ValueError(
+            f"control_value={control_value!r} does not occur in {place}[{labels.name!r}] "
+            f"(values: {sorted(values.unique())[:10]}). Pass the value that marks unperturbed "
+            "cells."
+        )
 
 
 def check_query_genes(adata: AnnData, var_names: Sequence[str]) -> None:
