@@ -54,6 +54,26 @@ def _cli(*args, timeout=600):
     )
 
 
+def _train_kang(data, max_epochs: int, out):
+    """`calmflow-sc train` on Kang files, with their condition and cell-type columns."""
+    return _cli(
+        "train",
+        data,
+        "--perturbation-key",
+        "condition",
+        "--control-value",
+        "control",
+        "--cell-type-key",
+        "cell_type",
+        "--max-epochs",
+        max_epochs,
+        "--accelerator",
+        "cpu",
+        "--out",
+        out,
+    )
+
+
 @pytest.fixture(scope="module")
 def kang_files(tmp_path_factory, data_dir):
     """The shared Kang data as training file, as .h5mu, and CD14+Mono query / truth files."""
@@ -77,22 +97,7 @@ def kang_files(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def trained(kang_files):
-    result = _cli(
-        "train",
-        kang_files / "train.h5ad",
-        "--perturbation-key",
-        "condition",
-        "--control-value",
-        "control",
-        "--cell-type-key",
-        "cell_type",
-        "--max-epochs",
-        "2",
-        "--accelerator",
-        "cpu",
-        "--out",
-        kang_files / "model",
-    )
+    result = _train_kang(kang_files / "train.h5ad", 2, kang_files / "model")
     assert result.returncode == 0, result.stderr[-2000:]
     return kang_files / "model"
 
@@ -150,22 +155,7 @@ def test_train_predict_evaluate_generate(kang_files, trained):
 
 @pytest.mark.realdata
 def test_train_reads_h5mu_with_global_labels(kang_files):
-    result = _cli(
-        "train",
-        kang_files / "train.h5mu",
-        "--perturbation-key",
-        "condition",
-        "--control-value",
-        "control",
-        "--cell-type-key",
-        "cell_type",
-        "--max-epochs",
-        "1",
-        "--accelerator",
-        "cpu",
-        "--out",
-        kang_files / "model_mu",
-    )
+    result = _train_kang(kang_files / "train.h5mu", 1, kang_files / "model_mu")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (kang_files / "model_mu" / "model.pt").is_file()
 
