@@ -35,6 +35,14 @@ def test_sinkhorn_divergence_limits():
     assert sinkhorn_divergence(x, y, epsilon=1.0) > sinkhorn_divergence(x, x + 0.5, epsilon=1.0)
 
 
+def test_sinkhorn_divergence_is_stable_for_distant_cells():
+    """Squared distances in the thousands (raw expression, wide PCAs) underflow exp(-C/eps)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 30)) * 20
+    y = rng.normal(size=(150, 30)) * 20 + 2
+    assert sinkhorn_divergence(x, y) == pytest.approx(wasserstein(x, y) ** 2, rel=0.01)
+
+
 def test_errors():
     x = np.zeros((5, 2))
     with pytest.raises(ValueError, match="same number of features"):

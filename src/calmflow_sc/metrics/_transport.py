@@ -82,7 +82,9 @@ def sinkhorn_divergence(x: Matrix, y: Matrix, epsilon: float = 1.0) -> float:
     a, b = _samples(x, y)
     if epsilon <= 0:
         raise ValueError(f"`epsilon` must be positive, got {epsilon}.")
+    # log-domain iterations: with squared distances above ~700 epsilon, exp(-C / epsilon)
+    # underflows to 0 and the plain iterations divide by zero
     value = ot.bregman.empirical_sinkhorn_divergence(
-        a, b, reg=epsilon, metric="sqeuclidean", numIterMax=2000
+        a, b, reg=epsilon, metric="sqeuclidean", numIterMax=2000, method="sinkhorn_log"
     )
     return float(max(float(value), 0.0))
