@@ -13,6 +13,15 @@ class _RegistryKeys(NamedTuple):
 
 
 REGISTRY_KEYS = _RegistryKeys()
+
+
+class _BatchKeys(NamedTuple):
+    STATES_KEY: str = "states"
+    CONDITION_KEY: str = "condition"
+
+
+#: Keys of the training minibatches that the data loader hands to the module.
+BATCH_KEYS = _BatchKeys()
 SOURCES = ("gaussian", "control")
 CAUSAL_CONTEXTS = ("full", "current")
 PROMPT_ENCODERS = ("lm", "minilm", "onehot")

@@ -155,7 +155,7 @@ def test_mixed_precision_training_on_cpu(adata):
 
 def test_control_source_trains_on_perturbed_targets_only(adata):
     model = CaLMFlowPerturb(adata, **TINY_MODEL)
-    targets = model._fit_to_training_cells()
+    builder, targets = model._fit_to_training_cells()
     perturbed = np.flatnonzero((adata.obs["condition"] != "control").to_numpy())
     np.testing.assert_array_equal(targets, perturbed)
     train, validation, rest = model._split(targets, adata.n_obs, 0.8)
@@ -163,7 +163,13 @@ def test_control_source_trains_on_perturbed_targets_only(adata):
     assert set(train) | set(validation) == set(perturbed)
     assert set(rest) == set(range(adata.n_obs)) - set(perturbed)
     gaussian = CaLMFlowPerturb(adata, **(TINY_MODEL | {"source": "gaussian"}))
-    assert len(gaussian._fit_to_training_cells()) == adata.n_obs
+    assert len(gaussian._fit_to_training_cells()[1]) == adata.n_obs
+    # the sequences of a minibatch of targets end at those targets, in model space
+    batch = builder(targets[:6])
+    expected = model.module.representation.transform(
+        torch.as_tensor(adata.X[targets[:6]].toarray())
+    )
+    torch.testing.assert_close(batch["states"][:, -1, 0], expected)
 
 
 def test_no_perturbation_leaves_control_cells_unchanged(adata):

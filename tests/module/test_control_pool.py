@@ -56,20 +56,3 @@ def test_pool_is_saved_and_resized_on_load():
     fresh.load_state_dict(state)
     torch.testing.assert_close(fresh.control_states, module.control_states)
     np.testing.assert_array_equal(fresh.control_count, [2, 5])
-
-
-def test_sources_are_ot_paired_within_each_condition():
-    module = make_module([1])
-    controls = torch.tensor([[0.0, 0.0], [10.0, 10.0], [20.0, 20.0]])
-    module.set_control_pool(controls, np.zeros(3, dtype=int))
-    torch.manual_seed(0)
-    target = torch.tensor([[20.5, 20.0], [0.5, 0.0], [10.5, 10.0], [0.0, 0.5]])
-    groups = torch.tensor([0, 0, 0, 1])
-    sources = module._pair_sources(target, groups, torch.zeros(4, dtype=torch.long))
-    # whatever controls were drawn, no swap of partners within group 0 lowers the cost
-    cost = ((sources[:3] - target[:3]) ** 2).sum()
-    for i in range(3):
-        for j in range(3):
-            swapped = sources[:3].clone()
-            swapped[[i, j]] = swapped[[j, i]]
-            assert cost <= ((swapped - target[:3]) ** 2).sum() + 1e-6

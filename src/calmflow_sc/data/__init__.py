@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from ._conditions import ConditionEncoder
+from ._control_pool import ControlPool
+from ._loader import SequenceDataset, SequenceDataSplitter, sequence_loader
 from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing, pair_within_groups
 from ._paths import sample_paths, time_grid
 from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
 from ._representation import PCARepresentation, iterate_dense_rows
+from ._sequences import SequenceBuilder
 from ._splits import Split, heldout_cell_type_splits, heldout_combination_splits
 
 __all__ = [
     "COMBINATION_SEPARATOR",
     "ConditionEncoder",
+    "ControlPool",
     "PCARepresentation",
     "PromptBuilder",
+    "SequenceBuilder",
+    "SequenceDataSplitter",
+    "SequenceDataset",
     "Split",
     "heldout_cell_type_splits",
     "heldout_combination_splits",
@@ -24,5 +31,6 @@ __all__ = [
     "pair_within_groups",
     "render_perturbation",
     "sample_paths",
+    "sequence_loader",
     "time_grid",
 ]

@@ -21,9 +21,16 @@ from scvi.utils import setup_anndata_dsp
 
 from .._anndata import get_expression, modality_with_obs
 from .._constants import PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
-from ..data import ConditionEncoder, PromptBuilder, iterate_dense_rows
+from ..data import (
+    ConditionEncoder,
+    PromptBuilder,
+    SequenceBuilder,
+    SequenceDataSplitter,
+    iterate_dense_rows,
+)
 from ..module import CaLMFlowModule
 from ..nn import CausalLMBackbone, default_backbone_config, load_minilm
+from ..train import CaLMFlowTrainingPlan, RestoreBestWeights, default_max_epochs
 from ._prompt_table import condition_table
 from ._validation import (
     MIN_TRAINING_CELLS,
@@ -33,7 +40,6 @@ from ._validation import (
     check_setup,
 )
 
-TRAINING_STEPS_BUDGET = 600
 LANGUAGE_MODEL_DIR = "language_model"
 
 # set by CaLMFlowPerturb.load: the saved language model's directory
@@ -136,6 +142,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
     """
 
     _module_cls = CaLMFlowModule
+    _data_splitter_cls = SequenceDataSplitter
+    _training_plan_cls = CaLMFlowTrainingPlan
 
     def __init__(
         self,
@@ -546,25 +554,27 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         return result
 
     # ------------------------------------------------------------------ training
-    def _fit_to_training_cells(self) -> np.ndarray:
-        """Fit the PCA (once), store the control cells that paths start from.
+    def _fit_to_training_cells(self) -> tuple[SequenceBuilder, np.ndarray]:
+        """Fit the PCA (once), store the control cells, map every cell to model space.
 
         Returns
         -------
-        Indices of the cells the flows lead to: every cell, or with ``source="control"`` the
-        perturbed cells (a flow from controls to controls is the identity and would teach the
-        model that a cell type's own cells never move).
+        The builder of training sequences, and the indices of the cells the flows lead to:
+        every cell, or with ``source="control"`` the perturbed cells (a flow from controls to
+        controls is the identity and would teach the model that a cell type's own cells never
+        move).
         """
         manager = self.adata_manager
+        module = self.module
         expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        representation = self.module.representation
+        representation = module.representation
         if not representation.is_fitted:
             representation.fit(expression)
-        perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY)).ravel()
+        perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY))
+        perturbation = perturbation.ravel().astype(np.int64)
         control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
             self.prompt_builder.control_value
         )
-        is_control = np.flatnonzero(perturbation == control_code)
         codes = [
             np.asarray(manager.get_from_registry(REGISTRY_KEYS.CELL_TYPE_KEY)).reshape(-1, 1)
             if REGISTRY_KEYS.CELL_TYPE_KEY in manager.data_registry
@@ -572,14 +582,24 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ]
         if REGISTRY_KEYS.COVARIATES_KEY in manager.data_registry:
             codes.append(np.asarray(manager.get_from_registry(REGISTRY_KEYS.COVARIATES_KEY)))
-        codes = torch.as_tensor(np.concatenate(codes, axis=1)[is_control], dtype=torch.long)
+        codes = torch.as_tensor(np.concatenate(codes, axis=1), dtype=torch.long)
         with torch.no_grad():
-            states = representation.transform_matrix(expression[is_control])
-            contexts = self.module.context_index(codes.to(states.device)).cpu().numpy()
-        self.module.set_control_pool(states, contexts)
-        if self.module.source == "control":
-            return np.flatnonzero(perturbation != control_code)
-        return np.arange(self.adata.n_obs)
+            states = representation.transform_matrix(expression).float().cpu()
+            contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
+        is_control = perturbation == control_code
+        module.set_control_pool(states[torch.as_tensor(is_control)], contexts[is_control])
+        builder = SequenceBuilder(
+            states=states,
+            conditions=perturbation * module.n_contexts + contexts,
+            contexts=contexts,
+            pool=module.control_pool if module.source == "control" else None,
+            n_steps=module.n_steps,
+            n_trajectories=module.n_trajectories,
+            path_sigma=module.path_sigma,
+        )
+        if module.source == "control":
+            return builder, np.flatnonzero(~is_control)
+        return builder, np.arange(self.adata.n_obs)
 
     def train(
         self,
@@ -589,16 +609,22 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         devices: int | list[int] | str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
+        early_stopping: bool = True,
+        restore_best_weights: bool = True,
         plan_kwargs: dict | None = None,
         **kwargs: Any,
     ):
         """Train the model with the scvi-tools training plan and runner.
 
+        The learning rate warms up over the first 5% of the steps and then decays along a
+        cosine. 10% of the target cells are held out; their loss, with the same sources, paths
+        and noise at every epoch, decides early stopping and which epoch's weights are kept.
+
         Parameters
         ----------
         max_epochs
-            Number of passes over the data. ``None`` gives about 600 optimisation steps
-            (between 10 and 400 epochs).
+            Largest number of passes over the data. ``None`` gives about 150,000 cell visits
+            (:func:`calmflow_sc.train.default_max_epochs`).
         batch_size
             Cells per minibatch; ``None`` uses 128.
         accelerator
@@ -607,15 +633,21 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             Devices to use (Lightning); several GPUs train with DDP through
             ``strategy="ddp"``.
         lr
-            Learning rate of AdamW.
+            Peak learning rate of AdamW.
         weight_decay
             Weight decay of AdamW.
+        early_stopping
+            Stop when the validation loss has not improved for a tenth of ``max_epochs``
+            (at least 5 epochs); tune with ``early_stopping_patience``.
+        restore_best_weights
+            End with the weights of the epoch with the lowest validation loss.
         plan_kwargs
-            Further arguments of :class:`scvi.train.TrainingPlan`.
+            Further arguments of :class:`calmflow_sc.train.CaLMFlowTrainingPlan`, e.g.
+            ``warmup_fraction``, ``final_lr_ratio``, ``reduce_lr_on_plateau``.
         **kwargs
             Further arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and
-            the Lightning trainer, e.g. ``early_stopping=True``, ``precision="bf16-mixed"``,
-            ``train_size``, ``check_val_every_n_epoch``.
+            the Lightning trainer, e.g. ``precision="bf16-mixed"``, ``train_size``,
+            ``early_stopping_patience``, ``check_val_every_n_epoch``.
         """
         if self.adata is None:
             raise ValueError(
@@ -626,33 +658,44 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
                 "train. Use more cells."
             )
-        targets = self._fit_to_training_cells()
+        builder, targets = self._fit_to_training_cells()
         if len(targets) < MIN_TRAINING_CELLS:
             raise ValueError(
                 f"Only {len(targets)} perturbed cells: at least {MIN_TRAINING_CELLS} are needed "
                 "to learn flows from control cells. Use more cells."
             )
         batch_size = batch_size or 128
-        if max_epochs is None:
-            steps_per_epoch = max(1, int(np.ceil(0.9 * len(targets) / batch_size)))
-            max_epochs = int(np.clip(round(TRAINING_STEPS_BUDGET / steps_per_epoch), 10, 400))
         splitter = dict(kwargs.pop("datasplitter_kwargs", None) or {})
         if "external_indexing" not in splitter:
             splitter["external_indexing"] = self._split(
                 targets, self.adata.n_obs, kwargs.pop("train_size", None)
             )
-        plan = {"lr": lr, "weight_decay": weight_decay, "optimizer": "AdamW"}
+        splitter.setdefault("builder", builder)
+        n_train, n_validation = (len(part) for part in splitter["external_indexing"][:2])
+        if max_epochs is None:
+            max_epochs = default_max_epochs(n_train)
+        plan = {"lr": lr, "weight_decay": weight_decay}
         plan.update(plan_kwargs or {})
         kwargs.setdefault("check_val_every_n_epoch", 1)
-        steps_per_epoch = max(1, int(np.ceil(len(splitter["external_indexing"][0]) / batch_size)))
+        steps_per_epoch = max(1, int(np.ceil(n_train / batch_size)))
         kwargs.setdefault("log_every_n_steps", min(10, steps_per_epoch))
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if n_validation == 0:
+            early_stopping = restore_best_weights = False
+        if early_stopping:
+            kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            kwargs.setdefault("early_stopping_patience", max(5, int(max_epochs) // 10))
+        if restore_best_weights:
+            callbacks.append(RestoreBestWeights("elbo_validation"))
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
             accelerator=accelerator,
             devices=devices,
+            early_stopping=early_stopping,
             plan_kwargs=plan,
             datasplitter_kwargs=splitter,
+            callbacks=callbacks,
             **kwargs,
         )
 

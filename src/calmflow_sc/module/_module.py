@@ -9,9 +9,9 @@ import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
-from .._constants import CAUSAL_CONTEXTS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
-from ..data import PCARepresentation, pack_trajectories, pair_within_groups, sample_paths
-from ..nn import CausalLMBackbone, StateTokenizer, VariationalHead
+from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES
+from ..data import ControlPool, PCARepresentation
+from ..nn import CausalLMBackbone, PromptTokenTable, StateTokenizer, VariationalHead
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -133,12 +133,19 @@ class CaLMFlowModule(BaseModuleClass):
         # derived from the registry at every construction: not saved
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
+        self.prompt_tokens: PromptTokenTable | None = None
         if prompt_encoder == "lm":
             self.register_buffer("prompt_inputs", prompt_inputs.long(), persistent=False)
             self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
-            self.prompt_projection = (
-                nn.Identity() if backbone.finetune == "full" else _identity_linear(hidden_size)
-            )
+            if backbone.finetune == "full":
+                # the prompts' own rows train; the rest of the token table stays out of the
+                # optimizer
+                self.prompt_tokens = PromptTokenTable(
+                    backbone.transformer.get_input_embeddings(), self.prompt_inputs.flatten()
+                )
+                self.prompt_projection = nn.Identity()
+            else:
+                self.prompt_projection = _identity_linear(hidden_size)
         else:
             self.register_buffer("prompt_inputs", prompt_inputs.float(), persistent=False)
             self.register_buffer(
@@ -174,7 +181,7 @@ class CaLMFlowModule(BaseModuleClass):
         """Store control cells (model space) by context for sampling sources.
 
         A context without controls falls back to the controls of the same cell type, then to
-        every control cell.
+        every control cell (see :class:`~calmflow_sc.data.ControlPool`).
 
         Parameters
         ----------
@@ -183,22 +190,16 @@ class CaLMFlowModule(BaseModuleClass):
         contexts
             Context index of each control cell.
         """
-        order = np.argsort(contexts, kind="stable")
-        own_counts = np.bincount(contexts, minlength=self.n_contexts)
-        own_starts = np.concatenate([[0], np.cumsum(own_counts)[:-1]])
-        starts, counts = own_starts.copy(), own_counts.copy()
-        per_cell_type = self.n_contexts // self.context_sizes[0]
-        for context in np.flatnonzero(own_counts == 0):
-            first = (context // per_cell_type) * per_cell_type
-            in_cell_type = own_counts[first : first + per_cell_type].sum()
-            if in_cell_type > 0:  # contexts of one cell type are contiguous once sorted
-                starts[context], counts[context] = own_starts[first], in_cell_type
-            else:
-                starts[context], counts[context] = 0, len(contexts)
+        pool = ControlPool.build(states, contexts, self.n_contexts, self.context_sizes[0])
         device = self.control_start.device
-        self.control_states = states[torch.as_tensor(order, device=states.device)].to(device)
-        self.control_start = torch.as_tensor(starts, dtype=torch.long, device=device)
-        self.control_count = torch.as_tensor(counts, dtype=torch.long, device=device)
+        self.control_states = pool.states.to(device)
+        self.control_start = pool.start.to(device)
+        self.control_count = pool.count.to(device)
+
+    @property
+    def control_pool(self) -> ControlPool:
+        """The stored control cells."""
+        return ControlPool(self.control_states, self.control_start, self.control_count)
 
     def context_index(self, codes: torch.Tensor) -> torch.Tensor:
         """Mixed-radix context index from cell-type and covariate codes ``(n, n_keys)``."""
@@ -206,48 +207,72 @@ class CaLMFlowModule(BaseModuleClass):
 
     def sample_controls(self, contexts: torch.Tensor, generator: torch.Generator | None = None):
         """Draw one control cell (model space) from the pool of each context."""
-        counts = self.control_count[contexts]
-        if bool((counts == 0).any()):
-            raise RuntimeError("No control cells are stored: train the model first.")
-        uniform = torch.rand(len(contexts), generator=generator).to(counts.device)
-        draws = self.control_start[contexts] + (uniform * counts).long().clamp_max(counts - 1)
-        return self.control_states[draws]
+        return self.control_pool.sample(contexts, generator)
 
     # ------------------------------------------------------------------ sequences
-    def _context_codes(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = tensors[REGISTRY_KEYS.X_KEY]
-        parts = [
-            tensors[REGISTRY_KEYS.CELL_TYPE_KEY]
-            if REGISTRY_KEYS.CELL_TYPE_KEY in tensors
-            else torch.zeros(x.shape[0], 1, device=x.device)
-        ]
-        if REGISTRY_KEYS.COVARIATES_KEY in tensors:
-            parts.append(tensors[REGISTRY_KEYS.COVARIATES_KEY])
-        return torch.cat(parts, dim=1).long()
-
-    def _pair_sources(
-        self, target: torch.Tensor, groups: torch.Tensor, contexts: torch.Tensor
-    ) -> torch.Tensor:
-        """Controls of each target's context, paired by exact OT within each condition."""
-        return pair_within_groups(self.sample_controls(contexts), target, groups.cpu().numpy())
-
     def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:
         """Prompt tokens ``(N, L, H)`` from token ids or feature vectors."""
         if self.prompt_encoder == "lm":
+            if self.prompt_tokens is not None:
+                return self.prompt_tokens(prompt_inputs, self.backbone.embed_tokens)
             return self.prompt_projection(self.backbone.embed_tokens(prompt_inputs))
         tokens = self.prompt_projection(prompt_inputs.to(self.prompt_projection.weight.dtype))
         return tokens.view(len(prompt_inputs), self.n_prompt_tokens, -1)
 
-    def _prepend_prompt(
-        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor
+    def distinct_prompts(
+        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Embedded prompt followed by state tokens, with attention mask and positions.
+        """The distinct prompts among ``N`` and which one each sequence has.
 
-        Positions count only attended tokens, so left padding shifts nothing.
+        Returns
+        -------
+        Distinct inputs and masks, and the row of each sequence among them, ``(N,)``.
         """
-        embeds = torch.cat([self.embed_prompt(prompt_inputs).to(tokens.dtype), tokens], 1)
-        mask = torch.cat([prompt_mask, prompt_mask.new_ones(tokens.shape[:2])], dim=1)
-        return embeds, mask, (mask.cumsum(1) - 1).clamp_min(0)
+        key = (
+            prompt_inputs
+            if self.prompt_encoder != "lm"
+            else torch.cat([prompt_inputs, prompt_mask], 1)
+        )
+        _, rows = torch.unique(key, dim=0, return_inverse=True)
+        first = torch.full((int(rows.max()) + 1,), len(rows), dtype=torch.long, device=rows.device)
+        first = first.scatter_reduce(0, rows, torch.arange(len(rows), device=rows.device), "amin")
+        return prompt_inputs[first], prompt_mask[first], rows
+
+    def prompt_prefix(
+        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[Any, torch.Tensor]:
+        """Key/value cache of the prompt of every sequence, each distinct prompt encoded once.
+
+        Parameters
+        ----------
+        prompt_inputs, prompt_mask
+            Distinct left-padded prompts, ``(U, L)``.
+        rows
+            The prompt of each of the ``N`` sequences.
+
+        Returns
+        -------
+        The cache and the prompt mask of every sequence, ``(N, L)``.
+        """
+        embeds = self.embed_prompt(prompt_inputs)
+        cache = self.backbone.prefix_cache(embeds, prompt_mask, rows)
+        return cache, prompt_mask[rows]
+
+    def _continue(
+        self,
+        cache: Any,
+        mask: torch.Tensor,
+        tokens: torch.Tensor,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Run tokens ``(N, n, H)`` after the cached part; return outputs, cache and mask."""
+        start = mask.sum(1, keepdim=True)
+        position_ids = start + torch.arange(tokens.shape[1], device=tokens.device)
+        mask = torch.cat([mask, mask.new_ones(tokens.shape[:2])], dim=1)
+        hidden, cache = self.backbone(
+            tokens, mask, position_ids, past_key_values=cache, use_cache=use_cache
+        )
+        return hidden, cache, mask
 
     def sequence_hidden(
         self,
@@ -255,37 +280,70 @@ class CaLMFlowModule(BaseModuleClass):
         prompt_mask: torch.Tensor,
         states: torch.Tensor,
         first_time: int = 0,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output tokens of the state blocks of whole sequences.
+
+        Each distinct prompt is encoded once and its key/value cache broadcast to the
+        sequences that share it, which gives the same outputs as running every sequence whole
+        (:meth:`whole_sequence_hidden`), at the cost of the state tokens alone.
 
         Parameters
         ----------
         prompt_inputs, prompt_mask
-            Left-padded prompts, ``(N, L)``.
+            Left-padded prompts: one per sequence, ``(N, L)``; or, with ``rows``, the
+            distinct prompts ``(U, L)``.
         states
             Input states in time-major order, ``(N, T, P, D)``.
         first_time
             Time index of the first of these states.
+        rows
+            The prompt of each sequence among the distinct ``prompt_inputs``.
 
         Returns
         -------
         Output tokens ``(N, T, P, S, H)``; block ``(t, p)`` predicts ``x_{t + 1, p}``. With
         ``causal_context="current"`` each time point is read after the prompt alone.
         """
+        if rows is None:
+            prompt_inputs, prompt_mask, rows = self.distinct_prompts(prompt_inputs, prompt_mask)
         n, n_times, n_traj, _ = states.shape
         time_index = first_time + torch.arange(n_times, device=states.device).view(1, n_times, 1)
         tokens = self.state_tokenizer(states, time_index)
         hidden_size = tokens.shape[-1]
         if self.causal_context == "current":
             # every time point becomes its own sequence: the same network, no history
+            rows = rows.repeat_interleave(n_times)
+            tokens = tokens.reshape(n * n_times, -1, hidden_size)
+        else:
+            tokens = tokens.reshape(n, -1, hidden_size)
+        cache, mask = self.prompt_prefix(prompt_inputs, prompt_mask, rows)
+        hidden, _, _ = self._continue(cache, mask, tokens)
+        return hidden.reshape(n, n_times, n_traj, self.n_spatial_tokens, hidden_size)
+
+    def whole_sequence_hidden(
+        self,
+        prompt_inputs: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        states: torch.Tensor,
+        first_time: int = 0,
+    ) -> torch.Tensor:
+        """:meth:`sequence_hidden` computed the direct way: every sequence whole, prompt included.
+
+        The reference for the prompt cache, and the cost of the reference implementation.
+        """
+        n, n_times, n_traj, _ = states.shape
+        time_index = first_time + torch.arange(n_times, device=states.device).view(1, n_times, 1)
+        tokens = self.state_tokenizer(states, time_index)
+        hidden_size = tokens.shape[-1]
+        if self.causal_context == "current":
             prompt_inputs = prompt_inputs.repeat_interleave(n_times, dim=0)
             prompt_mask = prompt_mask.repeat_interleave(n_times, dim=0)
             tokens = tokens.reshape(n * n_times, -1, hidden_size)
-        embeds, mask, position_ids = self._prepend_prompt(
-            prompt_inputs, prompt_mask, tokens.reshape(prompt_inputs.shape[0], -1, hidden_size)
-        )
-        hidden, _ = self.backbone(embeds, mask, position_ids)
-        # slice the prompt off first: state outputs start right after the padded prompt
+        tokens = tokens.reshape(prompt_inputs.shape[0], -1, hidden_size)
+        embeds = torch.cat([self.embed_prompt(prompt_inputs).to(tokens.dtype), tokens], 1)
+        mask = torch.cat([prompt_mask, prompt_mask.new_ones(tokens.shape[:2])], dim=1)
+        hidden, _ = self.backbone(embeds, mask, (mask.cumsum(1) - 1).clamp_min(0))
         return hidden[:, prompt_mask.shape[1] :].reshape(
             n, n_times, n_traj, self.n_spatial_tokens, hidden_size
         )
@@ -309,53 +367,33 @@ class CaLMFlowModule(BaseModuleClass):
     # ------------------------------------------------------------------ scvi-tools contract
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
         return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
-            "perturbation": tensors[REGISTRY_KEYS.PERTURBATION_KEY],
-            "context_codes": self._context_codes(tensors),
+            "states": tensors[BATCH_KEYS.STATES_KEY],
+            "condition": tensors[BATCH_KEYS.CONDITION_KEY],
         }
 
     @auto_move_data
-    def inference(
-        self, x: torch.Tensor, perturbation: torch.Tensor, context_codes: torch.Tensor
-    ) -> dict[str, Any]:
-        """Build training sequences and run the language model over them.
+    def inference(self, states: torch.Tensor, condition: torch.Tensor) -> dict[str, Any]:
+        """Run the language model over ready training sequences.
 
         Parameters
         ----------
-        x
-            Registered expression of the target cells, ``(B, G)``.
-        perturbation
-            Perturbation code of each cell, ``(B, 1)``.
-        context_codes
-            Cell-type and covariate codes of each cell, ``(B, n_keys)``.
+        states
+            The paths in time-major order, ``(N, K + 1, P, D)``
+            (:class:`~calmflow_sc.data.SequenceBuilder`).
+        condition
+            The condition (row of the prompt table) of each sequence, ``(N,)``.
 
         Returns
         -------
-        ``states`` (the paths, ``(N, K + 1, P, D)`` after packing) and ``sample`` (the
-        latents of every state block).
+        ``states`` and ``sample`` (the latents of every state block). In evaluation mode (the
+        validation loss) the latents are their means, so that the loss is deterministic.
         """
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            # the projection sums over every gene: keep it in float32 under mixed precision
-            target = self.representation.transform(x.float())
-        contexts = self.context_index(context_codes)
-        prompt_rows = perturbation.long().view(-1) * self.n_contexts + contexts
-        if self.source == "control":
-            source = self._pair_sources(target, prompt_rows, contexts)
-        else:
-            source = torch.randn_like(target)
-        paths = sample_paths(source, target, self.n_steps, sigma=self.path_sigma)
-
-        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-        packed = torch.as_tensor(
-            pack_trajectories(prompt_rows.cpu().numpy(), self.n_trajectories, rng),
-            device=x.device,
-        )
-        states = paths[packed].transpose(1, 2)  # (N, K + 1, P, D), time-major
-        rows = prompt_rows[packed[:, 0]]
+        distinct, rows = torch.unique(condition.long().view(-1), return_inverse=True)
         hidden = self.sequence_hidden(
-            self.prompt_inputs[rows], self.prompt_mask[rows], states[:, :-1]
+            self.prompt_inputs[distinct], self.prompt_mask[distinct], states[:, :-1], rows=rows
         )
-        sample = self.head.encode(hidden, temperature=1.0 if self.variational_head else 0.0)
+        temperature = 1.0 if self.variational_head and self.training else 0.0
+        sample = self.head.encode(hidden, temperature=temperature)
         return {"states": states, "sample": sample}
 
     def _get_generative_input(
@@ -444,32 +482,23 @@ class CaLMFlowModule(BaseModuleClass):
             return torch.stack(states, dim=1)
         if not use_cache:
             for step in range(self.n_steps):
-                hidden = self.sequence_hidden(prompt_inputs, prompt_mask, torch.stack(states, 1))
+                hidden = self.whole_sequence_hidden(
+                    prompt_inputs, prompt_mask, torch.stack(states, 1)
+                )
                 states.append(
                     self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
                 )
             return torch.stack(states, dim=1)
 
         block = n_traj * self.n_spatial_tokens
-        tokens = self.state_tokenizer(
-            source, torch.zeros((), dtype=torch.long, device=source.device)
-        )
-        embeds, mask, position_ids = self._prepend_prompt(
-            prompt_inputs, prompt_mask, tokens.reshape(n, block, -1)
-        )
-        hidden, cache = self.backbone(embeds, mask, position_ids, use_cache=True)
+        distinct, distinct_mask, rows = self.distinct_prompts(prompt_inputs, prompt_mask)
+        cache, mask = self.prompt_prefix(distinct, distinct_mask, rows)
         for step in range(self.n_steps):
-            out = hidden[:, -block:].reshape(n, n_traj, self.n_spatial_tokens, -1)
-            states.append(self.next_state(out, states[-1], temperature, noises[step])[0])
-            if step == self.n_steps - 1:
-                break
-            time_index = torch.full((), step + 1, dtype=torch.long, device=source.device)
+            time_index = torch.full((), step, dtype=torch.long, device=source.device)
             tokens = self.state_tokenizer(states[-1], time_index).reshape(n, block, -1)
-            mask = torch.cat([mask, mask.new_ones(n, block)], dim=1)
-            position_ids = position_ids[:, -1:] + 1 + torch.arange(block, device=source.device)
-            hidden, cache = self.backbone(
-                tokens, mask, position_ids, past_key_values=cache, use_cache=True
-            )
+            hidden, cache, mask = self._continue(cache, mask, tokens, use_cache=True)
+            out = hidden.reshape(n, n_traj, self.n_spatial_tokens, -1)
+            states.append(self.next_state(out, states[-1], temperature, noises[step])[0])
         return torch.stack(states, dim=1)
 
 

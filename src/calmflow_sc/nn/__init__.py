@@ -10,6 +10,7 @@ from ._backbone import (
 )
 from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
+from ._token_table import PromptTokenTable
 from ._tokenizer import load_gpt2_tokenizer
 from ._variational_head import VariationalHead, VariationalSample
 
@@ -18,6 +19,7 @@ __all__ = [
     "CausalLMBackbone",
     "LanguageModelNotFoundError",
     "MiniLMEncoder",
+    "PromptTokenTable",
     "StateTokenizer",
     "VariationalHead",
     "VariationalSample",

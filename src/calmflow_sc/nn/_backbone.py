@@ -312,6 +312,43 @@ class CausalLMBackbone(nn.Module):
             return output.last_hidden_state, None
         return output.last_hidden_state, getattr(output, self._cache_argument)
 
+    def prefix_cache(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor
+    ) -> Any:
+        """Key/value cache of distinct prefixes, broadcast to the sequences that share them.
+
+        A causal model's outputs at a prefix do not depend on what follows it, so a prefix
+        shared by many sequences (a prompt) needs to be encoded only once. Gradients flow back
+        through the broadcast into the prefix.
+
+        Parameters
+        ----------
+        inputs_embeds
+            Embeddings of the distinct prefixes, left-padded, ``(n_distinct, length, H)``.
+        attention_mask
+            Their attention mask, ``(n_distinct, length)``.
+        rows
+            The prefix of each sequence, ``(n_sequences,)``.
+
+        Returns
+        -------
+        The cache of every sequence, to pass as ``past_key_values``.
+        """
+        positions = (attention_mask.cumsum(1) - 1).clamp_min(0)
+        _, cache = self(inputs_embeds, attention_mask, positions, use_cache=True)
+        return select_cache_rows(cache, rows)
+
+
+def select_cache_rows(cache: Any, rows: torch.Tensor) -> Any:
+    """The key/value cache whose row ``i`` is row ``rows[i]`` of ``cache``.
+
+    Handles ``transformers``' cache objects and the legacy tuples of tuples.
+    """
+    if hasattr(cache, "batch_select_indices"):
+        cache.batch_select_indices(rows)
+        return cache
+    return tuple(tuple(tensor[rows] for tensor in layer) for layer in cache)
+
 
 # attention projections adapted by LoRA, per model family
 _LORA_TARGETS: dict[str, list[str]] = {

@@ -1,0 +1,9 @@
+"""Training: the learning-rate schedule, best-weight restoring and the default budget."""
+
+from __future__ import annotations
+
+from ._budget import default_max_epochs
+from ._callbacks import RestoreBestWeights
+from ._training_plan import CaLMFlowTrainingPlan, warmup_cosine
+
+__all__ = ["CaLMFlowTrainingPlan", "RestoreBestWeights", "default_max_epochs", "warmup_cosine"]

@@ -1,0 +1,57 @@
+"""Keep the weights of the best validation loss and restore them when training ends."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback
+
+
+class RestoreBestWeights(Callback):
+    """Restore the weights of the epoch with the lowest validation loss at the end of training.
+
+    The best weights are copied in memory (nothing is written to disk). Without a validation
+    set nothing changes.
+
+    Parameters
+    ----------
+    monitor
+        Logged metric to minimise.
+
+    Attributes
+    ----------
+    best_score
+        Lowest value of ``monitor`` seen.
+    best_epoch
+        Epoch it was seen at (0-based), or ``None``.
+    """
+
+    def __init__(self, monitor: str = "validation_loss"):
+        super().__init__()
+        self.monitor = monitor
+        self.best_score = math.inf
+        self.best_epoch: int | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Copy the weights when the monitored loss improves."""
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if math.isfinite(value) and value < self.best_score:
+            self.best_score = value
+            self.best_epoch = int(trainer.current_epoch)
+            self._best_state = {
+                name: tensor.detach().clone()
+                for name, tensor in pl_module.module.state_dict().items()
+            }
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        """Load the best weights back into the module."""
+        if self._best_state is not None:
+            pl_module.module.load_state_dict(self._best_state)
