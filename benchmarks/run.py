@@ -26,6 +26,12 @@ changed genes, of predicted vs observed (effect - reference effect), where the r
 average effect of the other cell types (Kang) or the additive expectation of the pair's singles
 (Norman).
 
+Every trained model is also scored on the conditions it was trained on (the *fit*): each
+training perturbation is predicted from the training control cells of its context and compared
+with the training cells of that condition. ``fit_pearson_delta_top50`` is the mean over the
+training conditions of the Pearson delta on their top-50 genes, ``fit_pearson_delta_top50_min``
+the weakest condition's, and ``fit_energy_distance`` the mean energy distance.
+
 Usage (every model, both tasks, three seeds, then the report in docs/benchmarks.md)::
 
     python benchmarks/run.py kang norman --seeds 0 1 2 --report \
@@ -68,10 +74,17 @@ class Task:
     splits: list
     cell_type_key: str | None
     reference: callable  # (split, perturbation) -> reference effect vector
+    # split -> [(perturbation, query cells, observed cells)] of the training conditions
+    training_conditions: callable
 
 
 def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float64)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation, 0 for a constant prediction (the control baseline)."""
+    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 1e-12 else 0.0
 
 
 def _group_mean(adata: AnnData, mask: np.ndarray) -> np.ndarray:
@@ -97,7 +110,19 @@ def kang_task(cell_types: list[str] | None) -> Task:
             axis=0,
         )
 
-    return Task("kang", adata, splits, "cell_type", reference)
+    def training_conditions(split):
+        in_train = np.zeros(adata.n_obs, dtype=bool)
+        in_train[split.train] = True
+        return [
+            (
+                "stimulated",
+                np.flatnonzero(in_train & ~stim & (types == t)),
+                np.flatnonzero(in_train & stim & (types == t)),
+            )
+            for t in np.unique(types[in_train & stim])
+        ]
+
+    return Task("kang", adata, splits, "cell_type", reference, training_conditions)
 
 
 def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
@@ -115,7 +140,11 @@ def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
         singles = perturbation.split("+")
         return np.sum([_group_mean(adata, conditions == s) - control_mean for s in singles], 0)
 
-    return Task("norman", adata, splits, None, reference)
+    def training_conditions(split):
+        seen = sorted(set(conditions[split.train]) - {"control"})
+        return [(p, split.query, split.train[conditions[split.train] == p]) for p in seen]
+
+    return Task("norman", adata, splits, None, reference, training_conditions)
 
 
 def parse_model(spec: str) -> tuple[str, dict]:
@@ -163,8 +192,10 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
             enable_model_summary=False,
         )
 
-        def predict(query, perturbation, tau=temperature):
-            return model.predict(query, perturbation, seed=seed, inplace=False, temperature=tau)
+        def predict(query, perturbation, tau=temperature, decoding=None):
+            return model.predict(
+                query, perturbation, seed=seed, inplace=False, temperature=tau, decoding=decoding
+            )
 
         return predict, model
     classes = {
@@ -180,7 +211,7 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
     cls.setup_anndata(train, "condition", "control", **keys)
     baseline = cls(train, **(defaults | settings)).train()
 
-    def predict(query, perturbation, tau=None):
+    def predict(query, perturbation, tau=None, decoding=None):
         return baseline.predict(query, perturbation, inplace=False, seed=seed)
 
     return predict, baseline
@@ -216,10 +247,30 @@ def score(
     top = cfs.metrics.top_changed_genes(real.X, control.X, 50)
     reference = task.reference(split, perturbation)
     own_pred, own_real = (delta_pred - reference)[top], (delta_real - reference)[top]
-    scores["own_deviation_top50"] = (
-        float(np.corrcoef(own_pred, own_real)[0, 1]) if np.std(own_pred) > 1e-12 else 0.0
-    )
+    scores["own_deviation_top50"] = _pearson(own_pred, own_real)
     return scores
+
+
+def fit_scores(task: Task, split, predict, pca: PCA, **predict_kwargs) -> dict[str, float]:
+    """Fit of the training conditions: Pearson delta top-50 and energy distance of each."""
+    adata = task.adata
+    correlations, distances = [], []
+    for perturbation, query_cells, real_cells in task.training_conditions(split):
+        query = adata[query_cells].copy()
+        pred = predict(query, perturbation, **predict_kwargs)
+        control, real = _dense(query.X), _dense(adata.X[real_cells])
+        top = cfs.metrics.top_changed_genes(real, control, 50)
+        delta_real = (real.mean(0) - control.mean(0))[top]
+        delta_pred = (_dense(pred.X).mean(0) - control.mean(0))[top]
+        correlations.append(_pearson(delta_pred, delta_real))
+        distances.append(
+            cfs.metrics.energy_distance(pca.transform(_dense(pred.X)), pca.transform(real))
+        )
+    return {
+        "fit_pearson_delta_top50": float(np.mean(correlations)),
+        "fit_pearson_delta_top50_min": float(np.min(correlations)),
+        "fit_energy_distance": float(np.mean(distances)),
+    }
 
 
 def run(
@@ -229,11 +280,14 @@ def run(
     temperatures: list,
     fast: bool = False,
     on_split: Callable[[pd.DataFrame], None] | None = None,
+    decodings: list | None = None,
+    fit: bool = True,
 ) -> pd.DataFrame:
     """Every model on every split and seed; one row per (split, perturbation, model, seed).
 
     ``on_split`` receives the rows so far after each split, e.g. to save them, so that an
-    interrupted run keeps its finished splits.
+    interrupted run keeps its finished splits. CaLMFlowPerturb predicts with every temperature
+    and decoding given (``None``: its default); ``fit`` adds the fit of the training conditions.
     """
     pca = PCA(50, random_state=0).fit(_dense(task.adata.X))
     rows = []
@@ -246,30 +300,49 @@ def run(
                 start = time.perf_counter()
                 predict, _ = fit_model(name, settings, train, task, seed)
                 train_s = time.perf_counter() - start
-                taus = temperatures if name == "calmflow" else [None]
-                for tau in taus:
-                    label = spec if tau is None else f"{spec}@tau={tau}"
+                variants = [{}]
+                if name == "calmflow":
+                    variants = [
+                        {k: v for k, v in (("tau", tau), ("decoding", dec)) if v is not None}
+                        for tau in temperatures
+                        for dec in decodings or [None]
+                    ]
+                for variant in variants:
+                    label = spec + "".join(f"@{k}={v}" for k, v in variant.items())
+                    fitted = fit_scores(task, split, predict, pca, **variant) if fit else {}
                     for perturbation in split.perturbations:
                         start = time.perf_counter()
-                        pred = predict(query, perturbation, tau=tau)
+                        pred = predict(query, perturbation, **variant)
                         predict_s = time.perf_counter() - start
-                        row = {
-                            "task": task.name,
-                            "split": split.name,
-                            "perturbation": perturbation,
-                            "model": label,
-                            "seed": seed,
-                            "train_s": train_s,
-                            "predict_s": predict_s,
-                            "n_train": len(split.train),
-                            "n_predicted": query.n_obs,
-                        } | score(task, split, perturbation, pred, pca, fast)
+                        row = (
+                            {
+                                "task": task.name,
+                                "split": split.name,
+                                "perturbation": perturbation,
+                                "model": label,
+                                "seed": seed,
+                                "train_s": train_s,
+                                "predict_s": predict_s,
+                                "n_train": len(split.train),
+                                "n_predicted": query.n_obs,
+                            }
+                            | score(task, split, perturbation, pred, pca, fast)
+                            | fitted
+                        )
                         rows.append(row)
                         print(
                             f"{task.name} {split.name} {perturbation} {label} seed={seed}: "
                             f"ED {row['energy_distance']:.3f} MMD {row['mmd']:.4f} "
                             f"PD50 {row['pearson_delta_top50']:.3f} "
-                            f"own {row['own_deviation_top50']:.3f} ({train_s:.0f} s)",
+                            f"own {row['own_deviation_top50']:.3f} "
+                            + (
+                                f"fit PD50 {row['fit_pearson_delta_top50']:.3f} "
+                                f"(min {row['fit_pearson_delta_top50_min']:.3f}) "
+                                f"fit ED {row['fit_energy_distance']:.3f} "
+                                if fit
+                                else ""
+                            )
+                            + f"({train_s:.0f} s)",
                             flush=True,
                         )
         if on_split is not None:
@@ -289,7 +362,17 @@ def main() -> None:
         "--temperatures", nargs="+", type=float, default=None, help="calmflow: taus to predict with"
     )
     parser.add_argument(
+        "--decodings",
+        nargs="+",
+        default=None,
+        choices=["residual", "pca"],
+        help="calmflow: decodings to predict with",
+    )
+    parser.add_argument(
         "--fast-metrics", action="store_true", help="skip the OT and DE metrics (ablations)"
+    )
+    parser.add_argument(
+        "--no-fit", action="store_true", help="skip the fit of the training conditions"
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="CSV (one task); rows are added to it"
@@ -326,7 +409,16 @@ def main() -> None:
                 table = table.drop_duplicates(subset=keys, keep="last")
             table.to_csv(out, index=False)
 
-        run(task, args.models, args.seeds, args.temperatures or [None], args.fast_metrics, save)
+        run(
+            task,
+            args.models,
+            args.seeds,
+            args.temperatures or [None],
+            args.fast_metrics,
+            save,
+            decodings=args.decodings,
+            fit=not args.no_fit,
+        )
     if args.report:
         import report
 

@@ -23,5 +23,8 @@ class _BatchKeys(NamedTuple):
 #: Keys of the training minibatches that the data loader hands to the module.
 BATCH_KEYS = _BatchKeys()
 SOURCES = ("gaussian", "control")
+PAIRINGS = ("condition", "minibatch")
+DECODINGS = ("residual", "pca")
 CAUSAL_CONTEXTS = ("full", "current")
 PROMPT_ENCODERS = ("lm", "minilm", "onehot")
+STEP_TARGETS = ("velocity", "state", "endpoint")

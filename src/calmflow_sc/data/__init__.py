@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._conditions import ConditionEncoder
 from ._control_pool import ControlPool
+from ._coupling import Coupling
 from ._loader import SequenceDataset, SequenceDataSplitter, sequence_loader
 from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing, pair_within_groups
@@ -17,6 +18,7 @@ __all__ = [
     "COMBINATION_SEPARATOR",
     "ConditionEncoder",
     "ControlPool",
+    "Coupling",
     "PCARepresentation",
     "PromptBuilder",
     "SequenceBuilder",

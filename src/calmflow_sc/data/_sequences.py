@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ._control_pool import ControlPool
+from ._coupling import Coupling
 from ._packing import pack_trajectories
 from ._pairing import pair_within_groups
 from ._paths import sample_paths
@@ -17,9 +18,11 @@ from ._paths import sample_paths
 class SequenceBuilder:
     """Turn a minibatch of target cells into the model's training sequences.
 
-    For each target ``x_1`` a source ``x_0`` is drawn: a control cell of the same context,
-    paired with the targets of its condition by exact optimal transport within the minibatch
-    (``pool`` given), or standard normal noise (``pool`` is ``None``). The path between them is
+    For each target ``x_1`` a source ``x_0`` is drawn: a control cell of the same context
+    (``pool`` given), drawn from the target's optimal-transport ``coupling`` with all of its
+    context's controls, or, without a coupling, drawn at random and paired with the targets of
+    its condition by exact optimal transport within the minibatch; or standard normal noise
+    (``pool`` is ``None``). The path between them is
     discretised on ``n_steps + 1`` time points, and trajectories of one condition are packed
     ``n_trajectories`` to a sequence.
 
@@ -39,6 +42,9 @@ class SequenceBuilder:
         Number ``P`` of trajectories per sequence.
     path_sigma
         Scale of the Brownian-bridge noise of the paths.
+    coupling
+        Coupling of every target with the control pool (:meth:`Coupling.fit`); ``None``
+        pairs within each minibatch.
     """
 
     states: torch.Tensor
@@ -48,6 +54,7 @@ class SequenceBuilder:
     n_steps: int
     n_trajectories: int = 1
     path_sigma: float = 0.0
+    coupling: Coupling | None = None
 
     def __call__(
         self, cells: np.ndarray, generator: torch.Generator | None = None
@@ -70,7 +77,9 @@ class SequenceBuilder:
         cells = np.asarray(cells, dtype=np.int64)
         target = self.states[torch.as_tensor(cells)]
         conditions = self.conditions[cells]
-        if self.pool is not None:
+        if self.pool is not None and self.coupling is not None:
+            source = self.pool.states[torch.as_tensor(self.coupling.sample(cells, generator))]
+        elif self.pool is not None:
             source = self.pool.sample(torch.as_tensor(self.contexts[cells]), generator)
             source = pair_within_groups(source, target, conditions)
         else:

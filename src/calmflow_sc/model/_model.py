@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scvi
 import torch
 from anndata import AnnData
 from mudata import MuData
@@ -20,9 +21,10 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from .._anndata import get_expression, modality_with_obs
-from .._constants import PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
+from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
 from ..data import (
     ConditionEncoder,
+    Coupling,
     PromptBuilder,
     SequenceBuilder,
     SequenceDataSplitter,
@@ -85,7 +87,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         Scale of Brownian-bridge noise added to the straight paths during training.
     predict_velocity
         Decode the velocity of each step, with the loss on the velocity as in flow matching;
-        ``False`` decodes the next state itself, as in the paper.
+        ``False`` decodes the next state itself, as in the paper. Ignored when
+        ``step_target`` is given.
+    step_target
+        What each step decodes: ``"velocity"``, ``"state"`` (the paper) or ``"endpoint"``
+        (the end of the flow, re-estimated at every step from the whole history, with
+        Brownian-bridge steps towards it); ``None`` follows ``predict_velocity``.
     temperature
         Default inference temperature ``tau`` of the variational head.
     variational_head
@@ -126,6 +133,17 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``{"IFNB": "interferon beta, a type I interferon"}``.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
+    pairing
+        With ``source="control"``, how targets meet their sources. ``"condition"``: all the
+        target cells of a condition are coupled with all the control cells of their context
+        by exact optimal transport once, before training, and each target starts from a
+        control drawn from its coupling. ``"minibatch"``: random controls are paired with the
+        targets of their condition within each minibatch (few cells per condition when there
+        are many conditions, so close to random pairs).
+    decoding
+        Default of :meth:`predict`'s ``decoding``: ``"residual"`` (each given cell moved by
+        its flow's displacement, keeping its detail outside the principal subspace) or
+        ``"pca"`` (the inverse PCA of the predicted state).
 
     Examples
     --------
@@ -158,6 +176,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         beta: float = 0.01,
         path_sigma: float = 0.0,
         predict_velocity: bool = True,
+        step_target: str | None = None,
         temperature: float = 1.0,
         variational_head: bool = True,
         causal_context: str = "full",
@@ -173,10 +192,18 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         hidden_size: int = 128,
         n_heads: int = 4,
         dropout: float = 0.1,
+        pairing: str = "condition",
+        decoding: str = "residual",
     ):
         super().__init__(adata, registry)
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+        if pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}.")
+        self.pairing = pairing
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
+        self.decoding = decoding
         for name, value in [
             ("n_components", n_components),
             ("n_steps", n_steps),
@@ -249,7 +276,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             beta=beta,
             path_sigma=path_sigma,
             source=source,
-            predict_velocity=predict_velocity,
+            step_target=step_target or ("velocity" if predict_velocity else "state"),
             variational_head=variational_head,
             causal_context=causal_context,
             prompt_encoder=prompt_encoder,
@@ -587,18 +614,31 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             states = representation.transform_matrix(expression).float().cpu()
             contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
         is_control = perturbation == control_code
+        conditions = perturbation * module.n_contexts + contexts
         module.set_control_pool(states[torch.as_tensor(is_control)], contexts[is_control])
+        targets = np.flatnonzero(~is_control) if module.source == "control" else None
+        coupling = None
+        if targets is not None and self.pairing == "condition":
+            coupling = Coupling.fit(
+                states,
+                conditions,
+                contexts,
+                targets,
+                module.control_pool,
+                seed=int(scvi.settings.seed or 0),
+            )
         builder = SequenceBuilder(
             states=states,
-            conditions=perturbation * module.n_contexts + contexts,
+            conditions=conditions,
             contexts=contexts,
             pool=module.control_pool if module.source == "control" else None,
             n_steps=module.n_steps,
             n_trajectories=module.n_trajectories,
             path_sigma=module.path_sigma,
+            coupling=coupling,
         )
-        if module.source == "control":
-            return builder, np.flatnonzero(~is_control)
+        if targets is not None:
+            return builder, targets
         return builder, np.arange(self.adata.n_obs)
 
     def train(
@@ -869,6 +909,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         inplace: bool = True,
         batch_size: int = 512,
         use_cache: bool = True,
+        decoding: str | None = None,
     ) -> AnnData | None:
         """Predict each cell's state under a perturbation.
 
@@ -899,6 +940,11 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             Sequences rolled out at once.
         use_cache
             Use the key/value cache during rollout.
+        decoding
+            How model-space predictions return to gene space (``source="control"``):
+            ``"residual"`` moves each given cell by its flow's displacement and keeps the
+            detail of its expression outside the principal subspace; ``"pca"`` maps the
+            predicted state through the inverse PCA alone. ``None`` uses the model's default.
 
         Returns
         -------
@@ -925,6 +971,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 inplace=False,
                 batch_size=batch_size,
                 use_cache=use_cache,
+                decoding=decoding,
             )
             if not inplace:
                 return result
@@ -936,6 +983,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         self._check_ready()
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        decoding = self.decoding if decoding is None else decoding
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
         self._check_query(adata)
         builder = self.prompt_builder
         conditions = adata.obs.assign(**{builder.perturbation_key: str(perturbation)})
@@ -964,13 +1014,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             )
             for _ in range(n_samples)
         ]
-        expression, coordinates = self._to_outputs(states, sources, expression)
+        kept = expression if decoding == "residual" else None
+        expression, coordinates = self._to_outputs(states, sources, kept)
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
             "temperature": temperature,
             "seed": int(seed),
             "source": self.module.source,
+            "decoding": decoding if self.module.source == "control" else "pca",
         }
         if not inplace:
             obs = adata.obs.copy()

@@ -9,7 +9,7 @@ import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
-from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES
+from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES, STEP_TARGETS
 from ..data import ControlPool, PCARepresentation
 from ..nn import CausalLMBackbone, PromptTokenTable, StateTokenizer, VariationalHead
 
@@ -55,11 +55,15 @@ class CaLMFlowModule(BaseModuleClass):
     source
         ``"gaussian"``: paths start from ``N(0, I)`` noise. ``"control"``: paths start from
         control cells of the same context, paired with targets by exact optimal transport.
-    predict_velocity
-        Decode the velocity ``K (x_{t+1} - x_t)`` and take the step ``x_t + v / K``, with the
-        loss on the velocity (as in flow matching, so that every step, the first one
-        included, weighs as much as the whole displacement); otherwise decode the next state
-        itself with the loss on the state, as in the paper.
+    step_target
+        What the output of each state block decodes to. ``"velocity"``: the velocity
+        ``K (x_{t+1} - x_t)``, with the step ``x_t + v / K`` and the loss on the velocity (as
+        in flow matching, so that every step, the first one included, weighs as much as the
+        whole displacement). ``"state"``: the next state itself, with the loss on the state
+        (the paper). ``"endpoint"``: the end of the flow ``x_1``, with the loss on ``x_1`` at
+        every time point and the step of a Brownian bridge towards the estimate (with its
+        noise when ``path_sigma > 0``), so that every step re-estimates the endpoint from the
+        whole history.
     variational_head
         Sample latents through the variational head with a KL term (the paper); ``False``
         decodes the latent mean deterministically, without noise or KL (an ablation).
@@ -92,7 +96,7 @@ class CaLMFlowModule(BaseModuleClass):
         beta: float = 0.01,
         path_sigma: float = 0.0,
         source: str = "control",
-        predict_velocity: bool = True,
+        step_target: str = "velocity",
         variational_head: bool = True,
         causal_context: str = "full",
         prompt_encoder: str = "lm",
@@ -109,6 +113,8 @@ class CaLMFlowModule(BaseModuleClass):
             )
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+        if step_target not in STEP_TARGETS:
+            raise ValueError(f"step_target must be one of {STEP_TARGETS}, got {step_target!r}.")
         self.n_components = n_components
         self.n_steps = n_steps
         self.n_spatial_tokens = n_spatial_tokens
@@ -116,7 +122,7 @@ class CaLMFlowModule(BaseModuleClass):
         self.beta = beta
         self.path_sigma = path_sigma
         self.source = source
-        self.predict_velocity = predict_velocity
+        self.step_target = step_target
         self.variational_head = bool(variational_head)
         self.causal_context = causal_context
         self.context_sizes = [int(size) for size in context_sizes]
@@ -354,15 +360,29 @@ class CaLMFlowModule(BaseModuleClass):
         current: torch.Tensor,
         temperature: float = 1.0,
         noise: torch.Tensor | None = None,
+        step: int = 0,
+        path_noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """Decode output tokens ``(..., S, H)`` of state ``current`` into the next state."""
+        """Decode output tokens ``(..., S, H)`` of state ``current`` (time ``step``) into the next.
+
+        ``path_noise`` (standard normal, shaped like ``current``) is the Brownian-bridge noise of
+        the step for ``step_target="endpoint"`` with ``path_sigma > 0``.
+        """
         if not self.variational_head:
             temperature = 0.0
         sample = self.head.encode(hidden, temperature=temperature, noise=noise)
         decoded = self.head.decode(sample.z)
-        if self.predict_velocity:
+        if self.step_target == "velocity":
             return current + decoded / self.n_steps, sample
-        return decoded, sample
+        if self.step_target == "state":
+            return decoded, sample
+        remaining = self.n_steps - step  # bridge from t = step / K to the estimated endpoint
+        following = current + (decoded - current) / remaining
+        if path_noise is not None and self.path_sigma > 0 and remaining > 1:
+            # Var of a bridge over one step of 1/K, pinned (remaining - 1)/K later
+            variance = (remaining - 1) / (remaining * self.n_steps)
+            following = following + self.path_sigma * variance**0.5 * path_noise.to(current.dtype)
+        return following, sample
 
     # ------------------------------------------------------------------ scvi-tools contract
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -407,7 +427,7 @@ class CaLMFlowModule(BaseModuleClass):
 
         Returns
         -------
-        ``decoded``: the decoded velocities (``predict_velocity``) or next states,
+        ``decoded``: the decoded velocities, next states or endpoints (``step_target``),
         ``(N, K, P, D)``.
         """
         return {"decoded": self.head.decode(z)}
@@ -419,12 +439,14 @@ class CaLMFlowModule(BaseModuleClass):
         generative_outputs: dict[str, torch.Tensor],
         **kwargs: Any,
     ) -> LossOutput:
-        """Squared error of the velocities (or next states) plus ``beta`` times the KL term."""
+        """Squared error of the decoded targets plus ``beta`` times the KL term."""
         states = inference_outputs["states"].float()
-        if self.predict_velocity:
+        if self.step_target == "velocity":
             target = (states[:, 1:] - states[:, :-1]) * self.n_steps
-        else:
+        elif self.step_target == "state":
             target = states[:, 1:]
+        else:
+            target = states[:, -1:].expand_as(states[:, 1:])
         decoded = generative_outputs["decoded"].float()
         reconstruction = (decoded - target).pow(2).sum(-1).mean(dim=(1, 2))
         kl = self.head.kl_divergence(inference_outputs["sample"]).float().mean(dim=(1, 2))
@@ -470,24 +492,32 @@ class CaLMFlowModule(BaseModuleClass):
             torch.randn(noise_shape, generator=generator).to(source.device)
             for _ in range(self.n_steps)
         ]
+        path_noises: list[torch.Tensor | None] = [None] * self.n_steps
+        if self.step_target == "endpoint" and self.path_sigma > 0:
+            path_noises = [
+                torch.randn(source.shape, generator=generator).to(source.device)
+                for _ in range(self.n_steps)
+            ]
+
+        def advance(out: torch.Tensor, step: int) -> torch.Tensor:
+            return self.next_state(
+                out, states[-1], temperature, noises[step], step, path_noises[step]
+            )[0]
+
         states = [source]
         if self.causal_context == "current":
             for step in range(self.n_steps):
                 hidden = self.sequence_hidden(
                     prompt_inputs, prompt_mask, states[-1].unsqueeze(1), first_time=step
                 )
-                states.append(
-                    self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
-                )
+                states.append(advance(hidden[:, -1], step))
             return torch.stack(states, dim=1)
         if not use_cache:
             for step in range(self.n_steps):
                 hidden = self.whole_sequence_hidden(
                     prompt_inputs, prompt_mask, torch.stack(states, 1)
                 )
-                states.append(
-                    self.next_state(hidden[:, -1], states[-1], temperature, noises[step])[0]
-                )
+                states.append(advance(hidden[:, -1], step))
             return torch.stack(states, dim=1)
 
         block = n_traj * self.n_spatial_tokens
@@ -497,8 +527,7 @@ class CaLMFlowModule(BaseModuleClass):
             time_index = torch.full((), step, dtype=torch.long, device=source.device)
             tokens = self.state_tokenizer(states[-1], time_index).reshape(n, block, -1)
             hidden, cache, mask = self._continue(cache, mask, tokens, use_cache=True)
-            out = hidden.reshape(n, n_traj, self.n_spatial_tokens, -1)
-            states.append(self.next_state(out, states[-1], temperature, noises[step])[0])
+            states.append(advance(hidden.reshape(n, n_traj, self.n_spatial_tokens, -1), step))
         return torch.stack(states, dim=1)
 
 

@@ -44,7 +44,7 @@ class PromptTokenTable(nn.Module):
         """Embed token ids: the trainable rows for the vocabulary, ``table`` for the rest."""
         rows = self.row_of_token[token_ids]
         known = (rows >= 0).unsqueeze(-1)
-        trained = self.rows[rows.clamp_min(0)]
+        trained = nn.functional.embedding(rows.clamp_min(0), self.rows)
         if bool(known.all()):
             return trained
         return torch.where(known, trained, table(token_ids).to(trained.dtype))
