@@ -72,7 +72,12 @@ REFERENCE_LABEL = "mean shift / additive"
 
 
 def run_variants(
-    tasks: list[str], variants: list[str], seeds: list[int], n_folds: int, overwrite: bool
+    tasks: list[str],
+    variants: list[str],
+    seeds: list[int],
+    n_folds: int,
+    overwrite: bool,
+    cell_types: list[str] | None = None,
 ) -> None:
     """Run each (task, variant) not yet on disk and write its CSV.
 
@@ -81,7 +86,7 @@ def run_variants(
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     for task_name in tasks:
-        task = run.kang_task(None) if task_name == "kang" else run.norman_task(n_folds)
+        task = run.kang_task(cell_types) if task_name == "kang" else run.norman_task(n_folds)
         for variant in variants:
             out = RESULTS / f"{task_name}-{variant}.csv"
             partial = out.with_suffix(".partial.csv")
@@ -198,17 +203,18 @@ def report(out: Path) -> None:
     print(f"wrote {out}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="*", help="kang and/or norman")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--n-folds", type=int, default=3, help="norman: folds of pairs")
+    parser.add_argument("--cell-types", nargs="+", default=None, help="kang: types to hold out")
     parser.add_argument("--overwrite", action="store_true", help="redo variants already on disk")
     parser.add_argument("--report", action="store_true", help="write the summary table")
     parser.add_argument("--report-out", type=Path, default=RESULTS.parent / "prompt_encoders.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     unknown = sorted(set(args.tasks) - {"kang", "norman"})
     if unknown:
         parser.error(f"unknown tasks {unknown}; choose from kang and norman.")
@@ -218,7 +224,9 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    run_variants(args.tasks, args.variants, args.seeds, args.n_folds, args.overwrite)
+    run_variants(
+        args.tasks, args.variants, args.seeds, args.n_folds, args.overwrite, args.cell_types
+    )
     if args.report:
         report(args.report_out)
 

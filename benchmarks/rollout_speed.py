@@ -32,7 +32,7 @@ def build(n_steps: int, n_components: int = 50) -> CaLMFlowModule:
         n_genes=100,
         n_components=n_components,
         backbone=backbone,
-        prompt_ids=ids,
+        prompt_inputs=ids,
         prompt_mask=mask,
         context_sizes=[1],
         n_steps=n_steps,
@@ -55,13 +55,13 @@ def time_rollout(module: CaLMFlowModule, n_cells: int, use_cache: bool, repeats:
     return best, states
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-cells", type=int, default=1000)
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32])
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     lines = [
         "| K | cells | cached (s) | recomputed (s) | speed-up | max abs difference |",
         "|---|---|---|---|---|---|",

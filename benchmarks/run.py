@@ -2,9 +2,15 @@
 
 Tasks
 -----
+``simulated``
+    The package's simulated data (:func:`calmflow_sc.datasets.simulated`, small; no files):
+    each cell type's perturbed cells held out in turn. For trying the runner out.
 ``kang``
     Kang 2018 PBMC, IFN-beta: each cell type's stimulated cells are held out in turn
     (:func:`calmflow_sc.data.heldout_cell_type_splits`) and predicted from its control cells.
+``kang_counts``
+    The other Kang 2018 subset (raw counts, log-normalised by its source, two donors as
+    covariates, 5 cell types): each cell type's stimulated cells held out in turn.
 ``norman``
     Norman 2019 K562 CRISPRa: pairs whose singles are seen are held out
     (:func:`calmflow_sc.data.heldout_combination_splits`, in ``--n-folds`` folds) and each pair
@@ -14,7 +20,8 @@ Models
 ------
 ``calmflow`` (:class:`calmflow_sc.CaLMFlowPerturb`, with ``[key=value,...]`` overrides of its
 arguments, e.g. ``calmflow[n_steps=16,causal_context=current]``, plus ``train_steps`` for the
-optimisation budget, ``tau`` for the inference temperature and ``descriptions=True`` for the
+optimisation budget or ``budget`` for a multiple of the default one, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping`` and
+``restore_best_weights`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
 perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` and
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
 ``linear``, ``mean_shift`` and ``control``. The last three are deterministic and run for the
@@ -30,7 +37,8 @@ Every trained model is also scored on the conditions it was trained on (the *fit
 training perturbation is predicted from the training control cells of its context and compared
 with the training cells of that condition. ``fit_pearson_delta_top50`` is the mean over the
 training conditions of the Pearson delta on their top-50 genes, ``fit_pearson_delta_top50_min``
-the weakest condition's, and ``fit_energy_distance`` the mean energy distance.
+the weakest condition's, and ``fit_energy_distance`` the mean energy distance; the values of
+every condition go to ``{out}_fit.csv`` beside the CSV of the scores.
 
 Usage (every model, both tasks, three seeds, then the report in docs/benchmarks.md)::
 
@@ -63,6 +71,8 @@ from descriptions import DESCRIPTIONS
 
 EMBEDDING = "X_benchmark_pca"
 DETERMINISTIC = ("linear", "mean_shift", "control")
+# calmflow settings that go to model.train() instead of the constructor
+TRAIN_SETTINGS = ("lr", "weight_decay", "batch_size", "early_stopping", "restore_best_weights")
 
 
 @dataclass
@@ -76,6 +86,7 @@ class Task:
     reference: callable  # (split, perturbation) -> reference effect vector
     # split -> [(perturbation, query cells, observed cells)] of the training conditions
     training_conditions: callable
+    covariate_keys: list[str] | None = None
 
 
 def _dense(x) -> np.ndarray:
@@ -91,38 +102,71 @@ def _group_mean(adata: AnnData, mask: np.ndarray) -> np.ndarray:
     return _dense(adata.X[mask]).mean(0)
 
 
-def kang_task(cell_types: list[str] | None) -> Task:
-    """Kang 2018, every (or the given) cell type held out in turn."""
-    adata = cfs.datasets.kang2018()
+def cell_type_task(
+    name: str,
+    adata: AnnData,
+    cell_types: list[str] | None,
+    covariate_keys: list[str] | None = None,
+) -> Task:
+    """Every (or the given) cell type's perturbed cells held out in turn."""
     splits = cfs.data.heldout_cell_type_splits(adata, "condition", "control", "cell_type")
     if cell_types:
         splits = [split for split in splits if split.name in cell_types]
     types = adata.obs["cell_type"].astype(str).to_numpy()
-    stim = (adata.obs["condition"] == "stimulated").to_numpy()
+    conditions = adata.obs["condition"].astype(str).to_numpy()
+    control = conditions == "control"
+
+    def effect(perturbation, cell_type, cells=None):
+        chosen = types == cell_type if cells is None else cells & (types == cell_type)
+        treated = _group_mean(adata, chosen & (conditions == perturbation))
+        return treated - _group_mean(adata, chosen & control)
 
     def reference(split, perturbation):
-        others = [t for t in np.unique(types) if t != split.name]
-        return np.mean(
-            [
-                _group_mean(adata, stim & (types == t)) - _group_mean(adata, ~stim & (types == t))
-                for t in others
-            ],
-            axis=0,
-        )
+        """The average effect of the perturbation in the other cell types."""
+        others = np.unique(types[(conditions == perturbation) & (types != split.name)])
+        return np.mean([effect(perturbation, t) for t in others], axis=0)
 
     def training_conditions(split):
         in_train = np.zeros(adata.n_obs, dtype=bool)
         in_train[split.train] = True
+        seen = sorted({(p, t) for p, t in zip(conditions[in_train], types[in_train], strict=True)})
         return [
             (
-                "stimulated",
-                np.flatnonzero(in_train & ~stim & (types == t)),
-                np.flatnonzero(in_train & stim & (types == t)),
+                p,
+                np.flatnonzero(in_train & control & (types == t)),
+                np.flatnonzero(in_train & (conditions == p) & (types == t)),
             )
-            for t in np.unique(types[in_train & stim])
+            for p, t in seen
+            if p != "control"
         ]
 
-    return Task("kang", adata, splits, "cell_type", reference, training_conditions)
+    return Task(name, adata, splits, "cell_type", reference, training_conditions, covariate_keys)
+
+
+def kang_task(cell_types: list[str] | None) -> Task:
+    """Kang 2018, every (or the given) cell type held out in turn."""
+    return cell_type_task("kang", cfs.datasets.kang2018(), cell_types)
+
+
+def kang_counts_task(cell_types: list[str] | None) -> Task:
+    """The counts-based Kang subset, log-normalised, donors as covariates, types held out."""
+    raw = cfs.datasets.kang2018_counts()
+    obs = pd.DataFrame(
+        {
+            "condition": raw.obs["group_id"].map({"ctrl": "control", "stim": "stimulated"}),
+            "cell_type": raw.obs["cluster_id"].astype(str),
+            "donor": raw.obs["sample_id"].astype(str).str[-3:],
+        },
+        index=raw.obs_names,
+    ).astype("category")
+    adata = AnnData(raw.layers["logcounts"], obs=obs, var=raw.var[[]])
+    return cell_type_task("kang_counts", adata, cell_types, covariate_keys=["donor"])
+
+
+def simulated_task(cell_types: list[str] | None) -> Task:
+    """The package's simulated data (no files), every (or the given) cell type held out."""
+    adata = cfs.datasets.simulated(n_cells_per_group=40, n_genes=200)
+    return cell_type_task("simulated", adata, cell_types)
 
 
 def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
@@ -171,10 +215,12 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
     """Build and train a model; return a function ``(query, perturbation, **kw) -> AnnData``."""
     import scvi
 
-    keys = {"cell_type_key": task.cell_type_key}
+    keys = {"cell_type_key": task.cell_type_key, "covariate_keys": task.covariate_keys}
     settings = dict(settings)
     temperature = settings.pop("tau", None)
     train_steps = settings.pop("train_steps", None)
+    budget = settings.pop("budget", None)
+    train_kwargs = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
     if settings.pop("descriptions", False):
         settings["perturbation_descriptions"] = DESCRIPTIONS[task.name]
     if name == "calmflow":
@@ -182,14 +228,17 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
         cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", **keys)
         model = cfs.CaLMFlowPerturb(train, **settings)
         max_epochs = None
-        if train_steps is not None:  # the default budget is about 600 steps
-            n_targets = int((train.obs["condition"] != "control").sum())
-            max_epochs = max(1, round(train_steps / np.ceil(0.9 * n_targets / 128)))
+        n_train = int(np.ceil(0.9 * (train.obs["condition"] != "control").sum()))
+        if train_steps is not None:
+            max_epochs = max(1, round(train_steps / np.ceil(n_train / 128)))
+        if budget is not None:  # a multiple of the default number of epochs
+            max_epochs = max(1, round(budget * cfs.train.default_max_epochs(n_train)))
         model.train(
             max_epochs=max_epochs,
             accelerator="cpu",
             enable_progress_bar=False,
             enable_model_summary=False,
+            **train_kwargs,
         )
 
         def predict(query, perturbation, tau=temperature, decoding=None):
@@ -251,10 +300,16 @@ def score(
     return scores
 
 
-def fit_scores(task: Task, split, predict, pca: PCA, **predict_kwargs) -> dict[str, float]:
-    """Fit of the training conditions: Pearson delta top-50 and energy distance of each."""
+def fit_scores(
+    task: Task, split, predict, pca: PCA, **predict_kwargs
+) -> tuple[dict[str, float], list[dict]]:
+    """Fit of the training conditions: Pearson delta top-50 and energy distance of each.
+
+    Returns the summary (mean and weakest Pearson delta, mean energy distance) and one record
+    per training condition.
+    """
     adata = task.adata
-    correlations, distances = [], []
+    records = []
     for perturbation, query_cells, real_cells in task.training_conditions(split):
         query = adata[query_cells].copy()
         pred = predict(query, perturbation, **predict_kwargs)
@@ -262,15 +317,26 @@ def fit_scores(task: Task, split, predict, pca: PCA, **predict_kwargs) -> dict[s
         top = cfs.metrics.top_changed_genes(real, control, 50)
         delta_real = (real.mean(0) - control.mean(0))[top]
         delta_pred = (_dense(pred.X).mean(0) - control.mean(0))[top]
-        correlations.append(_pearson(delta_pred, delta_real))
-        distances.append(
-            cfs.metrics.energy_distance(pca.transform(_dense(pred.X)), pca.transform(real))
+        context = "all"
+        if task.cell_type_key is not None:
+            context = str(adata.obs[task.cell_type_key].iloc[real_cells[0]])
+        records.append(
+            {
+                "perturbation": perturbation,
+                "context": context,
+                "pearson_delta_top50": _pearson(delta_pred, delta_real),
+                "energy_distance": cfs.metrics.energy_distance(
+                    pca.transform(_dense(pred.X)), pca.transform(real)
+                ),
+            }
         )
-    return {
+    correlations = [r["pearson_delta_top50"] for r in records]
+    summary = {
         "fit_pearson_delta_top50": float(np.mean(correlations)),
         "fit_pearson_delta_top50_min": float(np.min(correlations)),
-        "fit_energy_distance": float(np.mean(distances)),
+        "fit_energy_distance": float(np.mean([r["energy_distance"] for r in records])),
     }
+    return summary, records
 
 
 def run(
@@ -282,15 +348,17 @@ def run(
     on_split: Callable[[pd.DataFrame], None] | None = None,
     decodings: list | None = None,
     fit: bool = True,
+    on_fit: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Every model on every split and seed; one row per (split, perturbation, model, seed).
 
     ``on_split`` receives the rows so far after each split, e.g. to save them, so that an
     interrupted run keeps its finished splits. CaLMFlowPerturb predicts with every temperature
-    and decoding given (``None``: its default); ``fit`` adds the fit of the training conditions.
+    and decoding given (``None``: its default); ``fit`` adds the fit of the training conditions,
+    whose per-condition values ``on_fit`` receives after each split.
     """
     pca = PCA(50, random_state=0).fit(_dense(task.adata.X))
-    rows = []
+    rows, fit_rows = [], []
     for split in task.splits:
         train = task.adata[split.train].copy()
         query = task.adata[split.query].copy()
@@ -309,7 +377,11 @@ def run(
                     ]
                 for variant in variants:
                     label = spec + "".join(f"@{k}={v}" for k, v in variant.items())
-                    fitted = fit_scores(task, split, predict, pca, **variant) if fit else {}
+                    fitted = {}
+                    if fit:
+                        fitted, records = fit_scores(task, split, predict, pca, **variant)
+                        keys = {"task": task.name, "split": split.name, "model": label}
+                        fit_rows += [keys | {"seed": seed} | r for r in records]
                     for perturbation in split.perturbations:
                         start = time.perf_counter()
                         pred = predict(query, perturbation, **variant)
@@ -347,16 +419,20 @@ def run(
                         )
         if on_split is not None:
             on_split(pd.DataFrame(rows))
+        if on_fit is not None and fit_rows:
+            on_fit(pd.DataFrame(fit_rows))
     return pd.DataFrame(rows)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tasks", nargs="+", choices=["kang", "norman"])
+    parser.add_argument("tasks", nargs="+", choices=["kang", "kang_counts", "norman", "simulated"])
     parser.add_argument("--models", nargs="+", default=["calmflow", *DETERMINISTIC])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--cell-types", nargs="+", default=None, help="kang: types to hold out")
+    parser.add_argument(
+        "--cell-types", nargs="+", default=None, help="cell-type tasks: types to hold out"
+    )
     parser.add_argument("--n-folds", type=int, default=3, help="norman: folds of pairs")
     parser.add_argument(
         "--temperatures", nargs="+", type=float, default=None, help="calmflow: taus to predict with"
@@ -386,7 +462,7 @@ def main() -> None:
     parser.add_argument(
         "--report", action="store_true", help="rewrite docs/benchmarks.md afterwards"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.out is not None and len(args.tasks) > 1:
         parser.error("--out takes one task; use --out-dir for several.")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -396,18 +472,33 @@ def main() -> None:
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     for name in args.tasks:
-        task = kang_task(args.cell_types) if name == "kang" else norman_task(args.n_folds)
+        tasks = {
+            "kang": lambda: kang_task(args.cell_types),
+            "kang_counts": lambda: kang_counts_task(args.cell_types),
+            "norman": lambda: norman_task(args.n_folds),
+            "simulated": lambda: simulated_task(args.cell_types),
+        }
+        task = tasks[name]()
         out = args.out or args.out_dir / f"{name}.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
         earlier = pd.read_csv(out) if out.exists() else None
 
-        def save(table: pd.DataFrame, out: Path = out, earlier: pd.DataFrame | None = earlier):
-            """Merge the new rows into the CSV's earlier ones (a repeated run replaces them)."""
+        fit_out = out.with_name(f"{out.stem}_fit.csv")
+        fit_earlier = pd.read_csv(fit_out) if fit_out.exists() else None
+
+        def merge(table, out, earlier, keys):
+            """Merge new rows into a CSV's earlier ones (a repeated run replaces them)."""
             if earlier is not None:
                 table = pd.concat([earlier, table], ignore_index=True)
-                keys = ["task", "split", "perturbation", "model", "seed"]
                 table = table.drop_duplicates(subset=keys, keep="last")
             table.to_csv(out, index=False)
+
+        def save(table: pd.DataFrame, out: Path = out, earlier=earlier) -> None:
+            merge(table, out, earlier, ["task", "split", "perturbation", "model", "seed"])
+
+        def save_fit(table: pd.DataFrame, out: Path = fit_out, earlier=fit_earlier) -> None:
+            keys = ["task", "split", "perturbation", "context", "model", "seed"]
+            merge(table, out, earlier, keys)
 
         run(
             task,
@@ -418,6 +509,7 @@ def main() -> None:
             save,
             decodings=args.decodings,
             fit=not args.no_fit,
+            on_fit=save_fit,
         )
     if args.report:
         import report

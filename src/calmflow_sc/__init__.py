@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import baselines, data, datasets, metrics, pl
+from . import baselines, data, datasets, metrics, pl, train
 from .model import CaLMFlowPerturb
 
 try:
@@ -12,4 +12,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0"
 
-__all__ = ["CaLMFlowPerturb", "baselines", "data", "datasets", "metrics", "pl"]
+__all__ = ["CaLMFlowPerturb", "baselines", "data", "datasets", "metrics", "pl", "train"]

@@ -111,14 +111,14 @@ class SequenceDataSplitter(DataSplitter):
         """Minibatches of the training cells, reshuffled and redrawn every epoch."""
         return self._loader(self.train_idx, training=True)
 
-    def val_dataloader(self) -> DataLoader | None:
-        """Minibatches of the validation cells, the same at every epoch."""
+    def val_dataloader(self) -> DataLoader | list:
+        """Minibatches of the validation cells, the same at every epoch (none: ``[]``)."""
         if len(self.val_idx) == 0:
-            return None
+            return []
         return self._loader(self.val_idx, training=False)
 
-    def test_dataloader(self) -> DataLoader | None:
-        """Minibatches of the test cells (none with the model's split)."""
+    def test_dataloader(self) -> DataLoader | list:
+        """Minibatches of the test cells (none with the model's split: ``[]``)."""
         if len(self.test_idx) == 0:
-            return None
+            return []
         return self._loader(self.test_idx, training=False)

@@ -94,7 +94,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         (the end of the flow, re-estimated at every step from the whole history, with
         Brownian-bridge steps towards it); ``None`` follows ``predict_velocity``.
     temperature
-        Default inference temperature ``tau`` of the variational head.
+        Default inference temperature ``tau``: the scale of the variational head's latent
+        noise and, with ``step_target="endpoint"`` and ``path_sigma > 0``, of the bridge
+        noise of each step (0 rolls out deterministically).
     variational_head
         Sample latents through the variational head (the paper); ``False`` decodes
         deterministically, without KL term (an ablation).
@@ -169,7 +171,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         registry: dict | None = None,
         source: str = "control",
         n_components: int = 50,
-        n_steps: int = 8,
+        n_steps: int = 4,
         n_spatial_tokens: int = 1,
         n_trajectories: int = 1,
         n_latent: int = 32,
@@ -663,8 +665,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         Parameters
         ----------
         max_epochs
-            Largest number of passes over the data. ``None`` gives about 150,000 cell visits
-            (:func:`calmflow_sc.train.default_max_epochs`).
+            Largest number of passes over the data. ``None`` visits about
+            ``75,000 * sqrt(n / 1,000)`` cells for ``n`` training cells
+            (:func:`calmflow_sc.train.default_cell_visits`): 86 epochs of 770 cells, 3 of a
+            million.
         batch_size
             Cells per minibatch; ``None`` uses 128.
         accelerator

@@ -89,7 +89,7 @@ class CaLMFlowModule(BaseModuleClass):
         prompt_inputs: torch.Tensor,
         prompt_mask: torch.Tensor,
         context_sizes: list[int],
-        n_steps: int = 8,
+        n_steps: int = 4,
         n_spatial_tokens: int = 1,
         n_trajectories: int = 1,
         n_latent: int = 32,
@@ -366,11 +366,11 @@ class CaLMFlowModule(BaseModuleClass):
         """Decode output tokens ``(..., S, H)`` of state ``current`` (time ``step``) into the next.
 
         ``path_noise`` (standard normal, shaped like ``current``) is the Brownian-bridge noise of
-        the step for ``step_target="endpoint"`` with ``path_sigma > 0``.
+        the step for ``step_target="endpoint"`` with ``path_sigma > 0``; ``temperature`` scales
+        it as it scales the latent noise.
         """
-        if not self.variational_head:
-            temperature = 0.0
-        sample = self.head.encode(hidden, temperature=temperature, noise=noise)
+        latent_temperature = temperature if self.variational_head else 0.0
+        sample = self.head.encode(hidden, temperature=latent_temperature, noise=noise)
         decoded = self.head.decode(sample.z)
         if self.step_target == "velocity":
             return current + decoded / self.n_steps, sample
@@ -381,7 +381,8 @@ class CaLMFlowModule(BaseModuleClass):
         if path_noise is not None and self.path_sigma > 0 and remaining > 1:
             # Var of a bridge over one step of 1/K, pinned (remaining - 1)/K later
             variance = (remaining - 1) / (remaining * self.n_steps)
-            following = following + self.path_sigma * variance**0.5 * path_noise.to(current.dtype)
+            scale = temperature * self.path_sigma * variance**0.5
+            following = following + scale * path_noise.to(current.dtype)
         return following, sample
 
     # ------------------------------------------------------------------ scvi-tools contract

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from ._budget import default_max_epochs
+from ._budget import default_cell_visits, default_max_epochs
 from ._callbacks import RestoreBestWeights
 from ._training_plan import CaLMFlowTrainingPlan, warmup_cosine
 
-__all__ = ["CaLMFlowTrainingPlan", "RestoreBestWeights", "default_max_epochs", "warmup_cosine"]
+__all__ = [
+    "CaLMFlowTrainingPlan",
+    "RestoreBestWeights",
+    "default_cell_visits",
+    "default_max_epochs",
+    "warmup_cosine",
+]

@@ -12,8 +12,8 @@ from lightning.pytorch import Callback
 class RestoreBestWeights(Callback):
     """Restore the weights of the epoch with the lowest validation loss at the end of training.
 
-    The best weights are copied in memory (nothing is written to disk). Without a validation
-    set nothing changes.
+    The best weights are copied in memory (nothing is written to disk); frozen parameters,
+    which training does not change, are not copied. Without a validation set nothing changes.
 
     Parameters
     ----------
@@ -48,10 +48,14 @@ class RestoreBestWeights(Callback):
             self.best_epoch = int(trainer.current_epoch)
             self._best_state = {
                 name: tensor.detach().clone()
-                for name, tensor in pl_module.module.state_dict().items()
+                for name, tensor in pl_module.module.state_dict(keep_vars=True).items()
+                if not (isinstance(tensor, torch.nn.Parameter) and not tensor.requires_grad)
             }
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         """Load the best weights back into the module."""
         if self._best_state is not None:
-            pl_module.module.load_state_dict(self._best_state)
+            missing = pl_module.module.load_state_dict(self._best_state, strict=False).missing_keys
+            frozen = {n for n, p in pl_module.module.named_parameters() if not p.requires_grad}
+            if set(missing) - frozen:
+                raise RuntimeError(f"Best weights lack {sorted(set(missing) - frozen)[:5]}.")

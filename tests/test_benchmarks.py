@@ -1,0 +1,92 @@
+"""Every benchmark script runs its smallest configuration, so that none can rot."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+TINY = "calmflow[n_layers=1,hidden_size=16,n_heads=2,n_components=8,n_latent=4,budget=0.02]"
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(BENCHMARKS))
+    yield lambda name: importlib.import_module(name)
+    sys.path.remove(str(BENCHMARKS))
+
+
+def test_every_script_is_covered():
+    covered = {
+        "run",
+        "rollout_speed",
+        "report",
+        "prompt_encoders",
+        "descriptions",
+        "training_speed",
+    }
+    assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
+
+
+def test_runner_on_simulated_data_scores_fit_and_held_out_cells(scripts, tmp_path):
+    out = tmp_path / "simulated.csv"
+    arguments = ["simulated", "--cell-types", "T cell", "--seeds", "0", "--fast-metrics"]
+    arguments += ["--models", TINY, "mean_shift", "--decodings", "residual", "pca"]
+    scripts("run").main([*arguments, "--out", str(out)])
+    table = pd.read_csv(out)
+    assert set(table["model"]) == {
+        f"{TINY}@decoding=residual",
+        f"{TINY}@decoding=pca",
+        "mean_shift",
+    }
+    assert set(table["perturbation"]) == {"IFNB", "TNF", "IL4", "IFNB+TNF", "IFNB+IL4"}
+    for column in ("energy_distance", "fit_pearson_delta_top50", "fit_energy_distance"):
+        assert table[column].notna().all(), column
+    assert (table["fit_pearson_delta_top50_min"] <= table["fit_pearson_delta_top50"]).all()
+    fit = pd.read_csv(tmp_path / "simulated_fit.csv")
+    # every training condition of the split: 5 perturbations in each of the 3 other types
+    assert len(fit[fit["model"] == "mean_shift"]) == 15
+    assert set(fit["context"]) == {"B cell", "monocyte", "NK cell"}
+
+
+def test_rollout_speed_checks_cached_against_recomputed_states(scripts, tmp_path, capsys):
+    out = tmp_path / "rollout.md"
+    scripts("rollout_speed").main(["--n-cells", "3", "--steps", "2", "--out", str(out)])
+    row = out.read_text().splitlines()[-1].split("|")
+    assert row[1].strip() == "2" and float(row[-2]) < 1e-4
+
+
+def test_training_speed_times_every_model(scripts, tmp_path):
+    out = tmp_path / "speed.md"
+    scripts("training_speed").main(["--task", "simulated", "--max-epochs", "1", "--out", str(out)])
+    rows = [
+        line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        "CaLMFlowPerturb (this version)",
+        "FlowMatchingBaseline (control source)",
+    ]
+    assert rows[1].split("|")[-2].strip() == "1.00"
+
+
+def test_report_writes_the_benchmarks_page(scripts, tmp_path):
+    out = tmp_path / "benchmarks.md"
+    scripts("report").main(["--out", str(out)])
+    assert out.read_text().startswith("# Benchmarks")
+    assert list((tmp_path / "_static" / "benchmarks").glob("*.png"))
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not os.environ.get("CALMFLOW_SC_DATA_DIR"), reason="needs the shared data")
+def test_prompt_encoder_runs_write_their_table(scripts, tmp_path, monkeypatch):
+    module = scripts("prompt_encoders")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "prompts")
+    monkeypatch.setitem(module.VARIANTS, "onehot", TINY.replace("]", ",prompt_encoder=onehot]"))
+    module.main(["kang", "--variants", "onehot", "--seeds", "0", "--cell-types", "Dendritic"])
+    table = pd.read_csv(tmp_path / "prompts" / "kang-onehot.csv")
+    assert set(table["split"]) == {"Dendritic"}
