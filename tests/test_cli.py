@@ -45,12 +45,13 @@ def test_help_has_examples(argv):
     assert expected in result.stdout
 
 
-def _cli(*args, timeout=600):
+def _cli(*args, timeout=600, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "calmflow_sc.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -104,7 +105,7 @@ def trained(kang_files):
 
 @pytest.mark.realdata
 def test_train_predict_evaluate_generate(kang_files, trained):
-    assert (trained / "model.pt").is_file()
+    assert (trained / "manifest.json").is_file()
     out = kang_files / "predicted.h5ad"
     result = _cli(
         "predict",
@@ -157,7 +158,7 @@ def test_train_predict_evaluate_generate(kang_files, trained):
 def test_train_reads_h5mu_with_global_labels(kang_files):
     result = _train_kang(kang_files / "train.h5mu", 1, kang_files / "model_mu")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (kang_files / "model_mu" / "model.pt").is_file()
+    assert (kang_files / "model_mu" / "manifest.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -184,6 +185,11 @@ def test_train_reads_h5mu_with_global_labels(kang_files):
             ["predict", "no_model_dir", "q.h5ad", "--perturbation", "p", "--out", "o.h5ad"],
             "No saved model",
         ),
+        (
+            ["predict", "no_model_dir", "q.h5ad", "--perturbation", "p", "--out", "o.txt"],
+            "must end in",
+        ),
+        (["evaluate", "p.h5ad", "r.h5ad", "c.h5ad", "--out", "o.h5ad"], "must end in"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(tmp_path, argv, message):
@@ -214,3 +220,61 @@ def test_bad_key_in_training_file(kang_files):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "stimulus" in result.stderr and "not a column" in result.stderr
+
+
+def test_damaged_training_file_is_named(tmp_path):
+    (tmp_path / "bad.h5ad").write_bytes(b"definitely not hdf5")
+    result = _cli(
+        "train",
+        "bad.h5ad",
+        "--perturbation-key",
+        "c",
+        "--control-value",
+        "x",
+        "--out",
+        "m",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "Could not read 'bad.h5ad'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.realdata
+def test_outputs_are_checked_before_any_work(kang_files, trained, tmp_path):
+    existing = tmp_path / "exists.h5ad"
+    existing.write_bytes(b"keep me")
+    query = kang_files / "query.h5ad"
+    result = _cli("predict", trained, query, "--perturbation", "stimulated", "--out", existing)
+    assert result.returncode == 1 and "--overwrite" in result.stderr
+    assert existing.read_bytes() == b"keep me"
+    result = _train_kang(kang_files / "train.h5ad", 1, trained)  # a model is already there
+    assert result.returncode == 1 and "--overwrite" in result.stderr
+
+
+@pytest.mark.realdata
+def test_unknown_perturbation_fails(kang_files, trained, tmp_path):
+    query = kang_files / "query.h5ad"
+    out = tmp_path / "o.h5ad"
+    result = _cli("predict", trained, query, "--perturbation", "stimulatd", "--out", out)
+    assert result.returncode == 1 and "--allow-unseen" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.realdata
+def test_malicious_pickle_in_a_model_directory_does_not_run(kang_files, trained, tmp_path):
+    import os
+    import pickle
+    import shutil
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    (model / "model.pt").write_bytes(pickle.dumps(Exploit()))
+    out = tmp_path / "o.h5ad"
+    query = kang_files / "query.h5ad"
+    result = _cli("predict", model, query, "--perturbation", "stimulated", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "pwned").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from . import baselines, data, datasets, metrics, pl, train
+from ._checkpoint import CheckpointError
 from .model import CaLMFlowPerturb
 
 try:
@@ -12,4 +13,13 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0"
 
-__all__ = ["CaLMFlowPerturb", "baselines", "data", "datasets", "metrics", "pl", "train"]
+__all__ = [
+    "CaLMFlowPerturb",
+    "CheckpointError",
+    "baselines",
+    "data",
+    "datasets",
+    "metrics",
+    "pl",
+    "train",
+]

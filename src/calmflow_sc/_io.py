@@ -39,21 +39,42 @@ def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
     _check_suffix(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {str(path)!r}.")
-    if path.suffix == ".h5ad":
-        import anndata
+    try:
+        if path.suffix == ".h5ad":
+            import anndata
 
-        return anndata.read_h5ad(path)
-    import mudata
+            return anndata.read_h5ad(path)
+        import mudata
 
+        mdata = mudata.read_h5mu(path)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(
+            f"Could not read {str(path)!r}: it is damaged or not an {path.suffix} file "
+            f"({type(err).__name__}: {err})."
+        ) from err
     from ._anndata import modality_with_obs
 
-    mdata = mudata.read_h5mu(path)
     if modality not in mdata.mod:
         raise KeyError(
             f"{str(path)!r} has no modality {modality!r} (modalities: {list(mdata.mod)}); pass "
             "--modality."
         )
     return modality_with_obs(mdata, modality)
+
+
+def check_output_path(path: str | Path, overwrite: bool, suffixes=SUFFIXES) -> Path:
+    """Check an output file before any work: its type, its folder, and no silent overwrite."""
+    path = Path(path)
+    if path.suffix not in suffixes:
+        raise ValueError(f"--out {str(path)!r} must end in one of {list(suffixes)}.")
+    if path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a directory; name a file.")
+    if path.exists() and not overwrite:
+        raise ValueError(f"--out {str(path)!r} exists; pass --overwrite to replace it.")
+    parent = path.absolute().parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--out {str(path)!r}: {str(parent)!r} is not a directory.")
+    return path
 
 
 def write_cells(adata: AnnData, path: str | Path, modality: str = "rna") -> Path:

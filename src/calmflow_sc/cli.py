@@ -7,6 +7,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 DEMO_HELP = """\
 Train CaLMFlowPerturb on the embedded simulated data, predict a held-out combination
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="random seed")
     train.add_argument("--modality", default="rna", help="expression modality of .h5mu input")
     train.add_argument("--out", required=True, help="directory to save the model to")
+    train.add_argument("--overwrite", action="store_true", help="replace a model saved in OUT")
 
     predict = command("predict", "predict a perturbation for the cells of a file", PREDICT_HELP)
     predict.add_argument("model", help="directory written by `train`")
@@ -106,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0, help="random seed")
     predict.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
     predict.add_argument("--out", required=True, help="output file (.h5ad or .h5mu)")
+    predict.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    predict.add_argument(
+        "--allow-unseen",
+        action="store_true",
+        help="predict a perturbation with components never seen in training (text only)",
+    )
 
     generate = command("generate", "generate cells of listed conditions", GENERATE_HELP)
     generate.add_argument("model", help="directory written by `train`")
@@ -113,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="random seed")
     generate.add_argument("--modality", default="rna", help="modality name of .h5mu output")
     generate.add_argument("--out", required=True, help="output file (.h5ad or .h5mu)")
+    generate.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
 
     evaluate = command("evaluate", "score predictions against observed cells", EVALUATE_HELP)
     evaluate.add_argument("pred", help="predicted cells (.h5ad or .h5mu)")
@@ -125,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--groupby", default=None, help="obs column scored group by group")
     evaluate.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
     evaluate.add_argument("--out", required=True, help="output CSV")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     return parser
 
 
@@ -163,9 +173,17 @@ def _train(args: argparse.Namespace) -> int:
     _quiet_libraries()
     import scvi
 
+    from ._checkpoint import has_save
     from ._io import read_cells
     from .model import CaLMFlowPerturb
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out!r} is a file; name a directory for the model.")
+    if out.is_dir() and has_save(out) and not args.overwrite:
+        raise ValueError(
+            f"--out {args.out!r} already holds a saved model; pass --overwrite to replace it."
+        )
     adata = read_cells(args.data, args.modality)
     scvi.settings.seed = args.seed
     CaLMFlowPerturb.setup_anndata(
@@ -180,7 +198,7 @@ def _train(args: argparse.Namespace) -> int:
     print(model._model_summary_string, flush=True)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     model.train(max_epochs=args.max_epochs, accelerator=args.accelerator, devices=devices)
-    model.save(args.out, overwrite=True)
+    model.save(args.out, overwrite=args.overwrite)
     print(f"model saved to {args.out}")
     return 0
 
@@ -191,12 +209,28 @@ def _load(directory: str):
     return CaLMFlowPerturb.load(directory, accelerator="cpu")
 
 
+def _check_known_perturbation(model, perturbation: str, allow_unseen: bool) -> None:
+    """Refuse a perturbation whose components training never saw, unless allowed."""
+    from .model._validation import components
+
+    known = {part for label in model.categories["perturbation"] for part in components(label)}
+    unseen = [part for part in components(perturbation) if part not in known]
+    if unseen and not allow_unseen:
+        raise ValueError(
+            f"--perturbation {perturbation!r}: {unseen} never occurred in training (known: "
+            f"{sorted(known)[:10]}). Check the spelling, or pass --allow-unseen to predict from "
+            "the text of the prompt alone."
+        )
+
+
 def _predict(args: argparse.Namespace) -> int:
     _quiet_libraries()
-    from ._io import read_cells, write_cells
+    from ._io import check_output_path, read_cells, write_cells
 
+    check_output_path(args.out, args.overwrite)
     model = _load(args.model)
     query = read_cells(args.query, args.modality)
+    _check_known_perturbation(model, args.perturbation, args.allow_unseen)
     model.predict(
         query,
         args.perturbation,
@@ -213,8 +247,9 @@ def _generate(args: argparse.Namespace) -> int:
     _quiet_libraries()
     import pandas as pd
 
-    from ._io import write_cells
+    from ._io import check_output_path, write_cells
 
+    check_output_path(args.out, args.overwrite)
     model = _load(args.model)
     conditions = pd.read_csv(args.conditions, dtype=str)
     generated = model.generate(conditions, seed=args.seed)
@@ -228,8 +263,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from anndata import AnnData
 
     from ._anndata import get_expression
-    from ._io import read_cells
+    from ._io import check_output_path, read_cells
     from .metrics import evaluate
+
+    check_output_path(args.out, args.overwrite, suffixes=(".csv",))
 
     pred, real, control = (
         read_cells(p, args.modality) for p in (args.pred, args.real, args.control)

@@ -123,15 +123,15 @@ def test_predict_rejects_nan_expression(model):
 
 
 def test_load_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"model\.pt"):
+    with pytest.raises(FileNotFoundError, match="not a directory"):
         CaLMFlowPerturb.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"No saved model.*manifest\.json"):
+        CaLMFlowPerturb.load(tmp_path / "empty")
 
 
-def test_load_corrupted_directory(model, tmp_path):
+def test_load_corrupted_weights(model, tmp_path):
     model.save(tmp_path / "m")
-    (tmp_path / "m" / "model.pt").write_bytes(b"not a model at all")
-    with pytest.raises(ValueError, match="damaged"):
-        CaLMFlowPerturb.load(tmp_path / "m", accelerator="cpu")
-    (tmp_path / "m" / "model.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="damaged"):
+    (tmp_path / "m" / "weights.safetensors").write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="checksum"):
         CaLMFlowPerturb.load(tmp_path / "m", accelerator="cpu")

@@ -11,6 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._anndata import AnnDataKeyError, get_expression
+from .._outputs import check_output_keys, check_seed, record_outputs
 from ._expression import to_dense_float64
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ class Baseline(ABC):
         key_added: str = "prediction",
         inplace: bool = True,
         seed: int = 0,
+        overwrite: bool = False,
     ) -> AnnData | None:
         """Predict the expression of control cells under a perturbation.
 
@@ -210,6 +212,9 @@ class Baseline(ABC):
             leave ``adata_ctrl`` untouched and return a new AnnData.
         seed
             Seed of any sampling (baselines that sample say so).
+        overwrite
+            Allow ``key_added`` to replace a layer that an earlier prediction did not write,
+            or the layer the baseline reads; without it such names are refused.
 
         Returns
         -------
@@ -231,13 +236,33 @@ class Baseline(ABC):
                 "`adata_ctrl` must have the training var_names in the same order "
                 f"({adata_ctrl.n_vars} vs {len(self.var_names)} genes)."
             )
+        seed = check_seed(seed)
+        if inplace:
+            check_output_keys(
+                adata_ctrl,
+                key_added,
+                layer=key_added,
+                protected_layer=self.layer,
+                overwrite=overwrite,
+            )
         contexts = self._contexts(adata_ctrl.obs, "adata_ctrl")
         expression = to_dense_float64(get_expression(adata_ctrl, self.layer, "adata_ctrl"))
+        if not np.isfinite(expression).all():
+            raise ValueError(
+                f"adata_ctrl holds {int((~np.isfinite(expression)).sum())} NaN or infinite "
+                "values; remove or impute them before predicting."
+            )
         prediction = self._predict_expression(
             expression, contexts, str(perturbation), np.random.default_rng(seed)
         )
         prediction = np.ascontiguousarray(prediction, dtype=np.float32)
+        if not np.isfinite(prediction).all():
+            raise FloatingPointError(
+                f"{type(self).__name__} predicted non-finite values; nothing was written. "
+                "Check the training data and that training ended without errors."
+            )
         if inplace:
+            record_outputs(adata_ctrl, key_added)
             adata_ctrl.layers[key_added] = prediction
             return None
         result = AnnData(X=prediction, obs=adata_ctrl.obs.copy(), var=adata_ctrl.var.copy())

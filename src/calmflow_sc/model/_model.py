@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import pickle
+import signal
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +23,16 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from .._anndata import get_expression, modality_with_obs
+from .._checkpoint import CheckpointError, has_manifest
 from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
+from .._outputs import (
+    check_count,
+    check_output_keys,
+    check_seed,
+    check_temperature,
+    record_outputs,
+)
+from .._random import cell_keys, cell_normal
 from ..data import (
     ConditionEncoder,
     Coupling,
@@ -32,17 +43,24 @@ from ..data import (
 )
 from ..module import CaLMFlowModule
 from ..nn import CausalLMBackbone, default_backbone_config, load_minilm
-from ..train import CaLMFlowTrainingPlan, RestoreBestWeights, default_max_epochs
+from ..train import (
+    CaLMFlowTrainingPlan,
+    InterruptionRecorder,
+    RestoreBestWeights,
+    default_max_epochs,
+)
+from ._persistence import LANGUAGE_MODEL_DIR, read_saved_model, save_model, warn_legacy
 from ._prompt_table import condition_table
 from ._validation import (
     MIN_TRAINING_CELLS,
     check_control_value,
     check_expression,
+    check_finite_predictions,
+    check_perturbation_labels,
     check_query_genes,
     check_setup,
+    components,
 )
-
-LANGUAGE_MODEL_DIR = "language_model"
 
 # set by CaLMFlowPerturb.load: the saved language model's directory
 _SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
@@ -285,7 +303,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             n_prompt_tokens=n_prompt_tokens,
         )
         del self._backbone_for_prompts
-        self.temperature = temperature
+        self.temperature = check_temperature(temperature)
         parameters = list(self.module.parameters())
         n_parameters = sum(p.numel() for p in parameters)
         n_trainable = sum(p.numel() for p in parameters if p.requires_grad)
@@ -509,6 +527,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         check_expression(rna, rna_layer)
         table, place = obs_of("perturbation_key")
         check_control_value(table[perturbation_key], control_value, place)
+        if "source_registry" not in kwargs:
+            check_perturbation_labels(table[perturbation_key], control_value, place)
         fields = [
             MuDataLayerField(
                 REGISTRY_KEYS.X_KEY,
@@ -617,6 +637,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
         is_control = perturbation == control_code
         conditions = perturbation * module.n_contexts + contexts
+        if module.source == "control":
+            self._warn_contexts_without_controls(contexts, is_control)
         module.set_control_pool(states[torch.as_tensor(is_control)], contexts[is_control])
         targets = np.flatnonzero(~is_control) if module.source == "control" else None
         coupling = None
@@ -642,6 +664,28 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if targets is not None:
             return builder, targets
         return builder, np.arange(self.adata.n_obs)
+
+    def _warn_contexts_without_controls(self, contexts: np.ndarray, is_control: np.ndarray):
+        """Name the cell types (and covariate groups) whose flows must borrow controls."""
+        lacking = np.setdiff1d(np.unique(contexts[~is_control]), contexts[is_control])
+        if len(lacking) == 0:
+            return
+        keys = self.prompt_builder.keys[1:]
+        obs = self._as_anndata(self.adata).obs
+        if keys:
+            first = {int(c): i for i, c in reversed(list(enumerate(contexts)))}
+            names = [
+                ", ".join(f"{key}={obs[key].iloc[first[int(c)]]}" for key in keys) for c in lacking
+            ]
+        else:
+            names = ["all cells"]
+        warnings.warn(
+            f"{len(lacking)} group(s) have perturbed cells but no control cells: "
+            f"{names[:5]}. Their flows start from control cells of the same cell type, or "
+            "else from any control cell; add their controls, or use source='gaussian'.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def train(
         self,
@@ -697,6 +741,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(
                 "This model was loaded without data; load it with `adata=` to train further."
             )
+        if max_epochs is not None and int(max_epochs) < 1:
+            raise ValueError(f"max_epochs must be at least 1, got {max_epochs}.")
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         if self.adata.n_obs < MIN_TRAINING_CELLS:
             raise ValueError(
                 f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
@@ -731,16 +779,49 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             kwargs.setdefault("early_stopping_patience", max(5, int(max_epochs) // 10))
         if restore_best_weights:
             callbacks.append(RestoreBestWeights("elbo_validation"))
-        return super().train(
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            accelerator=accelerator,
-            devices=devices,
-            early_stopping=early_stopping,
-            plan_kwargs=plan,
-            datasplitter_kwargs=splitter,
-            callbacks=callbacks,
-            **kwargs,
+        recorder = InterruptionRecorder()
+        callbacks.append(recorder)
+        self.module.train()  # a loaded or trained model is in eval mode (dropout off)
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            return super().train(
+                max_epochs=max_epochs,
+                batch_size=batch_size,
+                accelerator=accelerator,
+                devices=devices,
+                early_stopping=early_stopping,
+                plan_kwargs=plan,
+                datasplitter_kwargs=splitter,
+                callbacks=callbacks,
+                **kwargs,
+            )
+        except (SystemExit, KeyboardInterrupt):
+            if not recorder.interrupted:
+                raise
+            self._keep_interrupted_training(recorder.finished_epochs, splitter)
+            return None
+        finally:
+            self.module.eval()
+            # Lightning's shutdown after Ctrl-C ignores further Ctrl-C: give it back
+            if sigint is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)
+
+    def _keep_interrupted_training(self, finished_epochs: int, splitter: dict) -> None:
+        """After Ctrl-C: a usable model from the finished epochs, or a clear interruption."""
+        if finished_epochs == 0:
+            raise KeyboardInterrupt(
+                "Training was interrupted before its first epoch finished; the model is "
+                "unchanged in use (not trained)."
+            ) from None
+        train, validation, test = splitter["external_indexing"]
+        self.train_indices_, self.validation_indices_, self.test_indices_ = train, validation, test
+        self.is_trained_ = True
+        warnings.warn(
+            f"Training was interrupted after {finished_epochs} finished epoch(s). The model keeps "
+            "the weights of its best epoch so far and can predict, be saved, or train further "
+            "with model.train().",
+            UserWarning,
+            stacklevel=3,
         )
 
     @staticmethod
@@ -824,11 +905,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         generator: torch.Generator,
         batch_size: int,
         use_cache: bool = True,
+        noise_keys: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Final states ``x_K`` (model space) for cells described by ``conditions``.
 
         Flows from control cells under no perturbation are the identity: those cells are
-        returned as they are.
+        returned as they are. With ``noise_keys`` (one per cell, from
+        :func:`calmflow_sc._random.cell_keys`)
+        each cell's noise is drawn from its own key, so that it does not depend on the other
+        cells, their order or ``batch_size``; otherwise from ``generator``.
         """
         module = self.module
         module.eval()
@@ -850,12 +935,26 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             padded = np.concatenate([members, np.repeat(members[-1:], fill)])
             sequences.extend(padded.reshape(-1, n_traj))
         sequences = np.asarray(sequences, dtype=np.int64).reshape(-1, n_traj)
-        if sources is None:
+        n_latent = module.n_steps * module.n_spatial_tokens * module.head.n_latent
+        if sources is None and noise_keys is not None:
+            sources = torch.as_tensor(cell_normal(noise_keys, module.n_components, offset=1 << 40))
+        elif sources is None:
             sources = torch.randn(len(conditions), module.n_components, generator=generator)
         final = sources.clone().float()
         for start in range(0, len(sequences), batch_size):
             chunk = sequences[start : start + batch_size]
             prompt_ids, prompt_mask = self._prompt_inputs(conditions.iloc[chunk[:, 0]])
+            noise = {}
+            if noise_keys is not None:
+                cells = noise_keys[chunk.ravel()]
+                rows, steps = chunk.shape[0], module.n_steps
+                latent = cell_normal(cells, n_latent).reshape(rows, n_traj, steps, -1)
+                shape = (rows, steps, n_traj, module.n_spatial_tokens, module.head.n_latent)
+                noise["latent_noise"] = torch.as_tensor(latent).transpose(1, 2).reshape(shape)
+                if module.uses_path_noise:
+                    path = cell_normal(cells, steps * module.n_components, offset=n_latent)
+                    path = torch.as_tensor(path).reshape(rows, n_traj, steps, -1)
+                    noise["path_noise"] = path.transpose(1, 2)
             states = module.rollout(
                 prompt_ids.to(device),
                 prompt_mask.to(device),
@@ -863,6 +962,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 temperature=temperature,
                 generator=generator,
                 use_cache=use_cache,
+                **noise,
             )
             final[torch.as_tensor(chunk.ravel())] = (
                 states[:, -1].reshape(-1, states.shape[-1]).float().cpu()
@@ -914,6 +1014,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         batch_size: int = 512,
         use_cache: bool = True,
         decoding: str | None = None,
+        overwrite: bool = False,
     ) -> AnnData | None:
         """Predict each cell's state under a perturbation.
 
@@ -937,7 +1038,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         temperature
             Inference temperature ``tau``; ``None`` uses the model's default.
         seed
-            Seed of the sampling noise; the same seed gives the same predictions.
+            Seed of the sampling noise. Each cell's noise is drawn from the seed and its name
+            (``obs_names``), so that with the same seed a cell gets the same prediction
+            whatever the other cells of the query, their order or ``batch_size`` (for
+            ``n_trajectories=1``, the default).
         inplace
             Write into ``adata``; otherwise return a new AnnData.
         batch_size
@@ -949,6 +1053,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             ``"residual"`` moves each given cell by its flow's displacement and keeps the
             detail of its expression outside the principal subspace; ``"pca"`` maps the
             predicted state through the inverse PCA alone. ``None`` uses the model's default.
+        overwrite
+            Allow ``key_added`` to replace a layer or ``obsm`` entry that an earlier prediction
+            did not write, or the registered input layer. Without it such names are refused;
+            outputs of an earlier prediction are replaced.
 
         Returns
         -------
@@ -980,13 +1088,19 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if not inplace:
                 return result
             rna = self._expression_data(adata)
+            self._check_outputs(rna, key_added, overwrite)
+            record_outputs(rna, key_added, f"X_{key_added}")
             rna.layers[key_added] = result.layers[key_added]
             rna.obsm[f"X_{key_added}"] = result.obsm[f"X_{key_added}"]
             rna.uns[f"{key_added}_params"] = result.uns[f"{key_added}_params"]
             return None
         self._check_ready()
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        n_samples = check_count(n_samples, "n_samples")
+        batch_size = check_count(batch_size, "batch_size")
+        seed = check_seed(seed)
+        perturbation = self._check_perturbation(perturbation)
+        if inplace:
+            self._check_outputs(adata, key_added, overwrite)
         decoding = self.decoding if decoding is None else decoding
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
@@ -994,7 +1108,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         builder = self.prompt_builder
         conditions = adata.obs.assign(**{builder.perturbation_key: str(perturbation)})
         self._check_conditions(conditions)
-        temperature = self.temperature if temperature is None else float(temperature)
+        temperature = check_temperature(self.temperature if temperature is None else temperature)
         if (
             self.module.source == "control"
             and builder.perturbation_key in adata.obs
@@ -1012,14 +1126,22 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             expression = get_expression(adata, self._layer)
             with torch.no_grad():
                 sources = self.module.representation.transform_matrix(expression).cpu()
+        names = adata.obs_names
         states = [
             self._rollout_conditions(
-                conditions, sources, temperature, generator, batch_size, use_cache
+                conditions,
+                sources,
+                temperature,
+                generator,
+                batch_size,
+                use_cache,
+                noise_keys=cell_keys(names, seed, stream=sample),
             )
-            for _ in range(n_samples)
+            for sample in range(n_samples)
         ]
         kept = expression if decoding == "residual" else None
         expression, coordinates = self._to_outputs(states, sources, kept)
+        check_finite_predictions(expression, coordinates)
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
@@ -1039,10 +1161,45 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 obsm={f"X_{key_added}": coordinates},
                 uns={f"{key_added}_params": params},
             )
+        record_outputs(adata, key_added, f"X_{key_added}")
         adata.layers[key_added] = expression
         adata.obsm[f"X_{key_added}"] = coordinates
         adata.uns[f"{key_added}_params"] = params
         return None
+
+    def _check_outputs(self, adata: AnnData, key_added: str, overwrite: bool) -> None:
+        """Refuse a ``key_added`` that would replace the user's data (before any work)."""
+        check_output_keys(
+            adata,
+            key_added,
+            layer=key_added,
+            obsm=f"X_{key_added}",
+            protected_layer=self._layer,
+            overwrite=overwrite,
+        )
+
+    def _check_perturbation(self, perturbation: object) -> str:
+        """A perturbation to predict, spelled as in training.
+
+        A non-empty label whose components are non-empty; a combination written in another
+        order (``"IFNB+TNF"`` for the registered ``"TNF+IFNB"``) gets the registered spelling,
+        so that the model reads the prompt it was trained on.
+        """
+        if not isinstance(perturbation, str) or not perturbation.strip():
+            raise ValueError(
+                f"perturbation must be a non-empty string such as 'IFNB' or 'IFNB+TNF', got "
+                f"{perturbation!r}."
+            )
+        if any(not part.strip() for part in perturbation.split("+")):
+            raise ValueError(
+                f"perturbation {perturbation!r} has an empty component; combinations are "
+                "written 'A+B'."
+            )
+        known = self.categories[REGISTRY_KEYS.PERTURBATION_KEY]
+        if perturbation in known:
+            return perturbation
+        same = [label for label in known if components(label) == components(perturbation)]
+        return same[0] if same else perturbation
 
     def generate(
         self,
@@ -1076,8 +1233,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if not isinstance(obs_df, pd.DataFrame) or len(obs_df) == 0:
             raise ValueError("obs_df must be a non-empty pandas DataFrame, one row per cell.")
         self._check_conditions(obs_df)
-        temperature = self.temperature if temperature is None else float(temperature)
-        generator = torch.Generator().manual_seed(seed)
+        temperature = check_temperature(self.temperature if temperature is None else temperature)
+        batch_size = check_count(batch_size, "batch_size")
+        generator = torch.Generator().manual_seed(check_seed(seed))
         sources = None
         if self.module.source == "control":
             codes = self._context_codes(obs_df)
@@ -1093,6 +1251,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 sources = module.sample_controls(contexts, generator=generator).float().cpu()
         states = self._rollout_conditions(obs_df, sources, temperature, generator, batch_size)
         expression, coordinates = self._to_outputs([states])
+        check_finite_predictions(expression, coordinates)
         var_names = pd.Index(self.var_names_)
         return AnnData(
             X=expression,
@@ -1102,37 +1261,54 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         )
 
     # ------------------------------------------------------------------ persistence
-    def save(self, dir_path: str | Path, prefix: str | None = None, **kwargs: Any) -> None:
-        """Save the model, self-contained, to a directory.
+    def save(
+        self,
+        dir_path: str | Path,
+        prefix: str | None = None,
+        overwrite: bool = False,
+        save_anndata: bool = False,
+        **anndata_write_kwargs: Any,
+    ) -> None:
+        """Save the model, self-contained and free of code, to a directory.
 
-        Besides scvi-tools' ``model.pt`` (every weight, the PCA, the control cells, the
-        registry and the arguments), the language model's configuration and tokenizer files
-        are written to ``language_model/``, so that :meth:`load` needs neither the original
-        language-model directory nor the network.
+        The weights (with the PCA and the control cells) go to ``weights.safetensors``; the
+        registry, arguments, categories, gene names and training history to ``model.json``;
+        the language model's configuration and tokenizer to ``language_model/``; and a
+        ``manifest.json`` with the format version and the SHA-256 of every file, which
+        :meth:`load` verifies. The files are written to a temporary directory and renamed
+        into place, so that an interrupted save leaves an earlier model intact; files of an
+        earlier save with the same prefix are removed, other files of the directory kept.
 
         Parameters
         ----------
         dir_path
-            Directory to save to.
+            Directory to save to; created if needed.
         prefix
-            Prefix of the saved file names.
-        **kwargs
-            Further arguments of :meth:`scvi.model.base.BaseModelClass.save`, e.g.
-            ``overwrite=True``, ``save_anndata=True``.
+            Prefix of the saved file names (several models can share a directory).
+        overwrite
+            Replace a model saved earlier in ``dir_path`` with the same prefix.
+        save_anndata
+            Also save the training AnnData (``adata.h5ad``) or MuData (``mdata.h5mu``).
+        **anndata_write_kwargs
+            Arguments of :meth:`anndata.AnnData.write`, e.g. ``compression="gzip"``.
         """
-        super().save(str(dir_path), prefix=prefix, **kwargs)
-        self.module.backbone.save_pretrained(Path(dir_path) / f"{prefix or ''}{LANGUAGE_MODEL_DIR}")
+        save_model(self, dir_path, prefix or "", overwrite, save_anndata, **anndata_write_kwargs)
 
     @classmethod
     def load(
         cls,
         dir_path: str | Path,
-        adata: AnnData | None = None,
+        adata: AnnData | MuData | None = None,
         accelerator: str = "auto",
         device: int | str = "auto",
-        **kwargs: Any,
+        prefix: str | None = None,
+        allow_pickle: bool = False,
     ) -> CaLMFlowPerturb:
-        """Load a model saved with :meth:`save`.
+        """Load a model saved with :meth:`save`, verifying every file first.
+
+        Loading reads JSON, text and safetensors files only: it never unpickles, so a model
+        directory cannot run code. Models saved by calmflow-sc 0.1.0 (a pickled
+        ``model.pt``) are refused unless ``allow_pickle=True``.
 
         Parameters
         ----------
@@ -1143,30 +1319,83 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             AnnData saved with the model, or the model alone.
         accelerator, device
             Where to load the model; ``accelerator="cpu"`` loads a GPU-trained model on CPU.
-        **kwargs
-            Further arguments of :meth:`scvi.model.base.BaseModelClass.load`.
+        prefix
+            The prefix the model was saved with.
+        allow_pickle
+            Read a calmflow-sc 0.1.0 ``model.pt`` pickle. A pickle can run any code it
+            contains: only for files you trust; save the model again afterwards.
 
         Returns
         -------
         The trained model.
+
+        Raises
+        ------
+        FileNotFoundError
+            No saved model in ``dir_path``.
+        calmflow_sc.CheckpointError
+            A damaged, modified, incomplete or newer save, another model class's save, or a
+            0.1.0 pickle without ``allow_pickle=True``.
         """
+        from scvi.model._utils import parse_device_args
+        from scvi.model.base._save_load import _initialize_model, _validate_var_names
+
         path = Path(dir_path)
-        if not (path / "model.pt").is_file():
-            raise FileNotFoundError(
-                f"No saved model in {str(path)!r}: the directory must contain the 'model.pt' "
-                "written by model.save(dir)."
-            )
-        saved = path / f"{kwargs.get('prefix') or ''}{LANGUAGE_MODEL_DIR}"
+        prefix = prefix or ""
+        if (
+            allow_pickle
+            and not has_manifest(path, prefix)
+            and (path / f"{prefix}model.pt").is_file()
+        ):
+            warn_legacy(path)
+            return cls._load_pickled(path, adata, accelerator, device, prefix)
+        _, _, torch_device = parse_device_args(
+            accelerator=accelerator,
+            devices=device,
+            return_device="torch",
+            validate_single_device=True,
+        )
+        attributes, var_names, state, saved_data = read_saved_model(cls, path, prefix, torch_device)
+        adata = saved_data if adata is None else adata
+        registry = attributes.pop("registry_")
+        if adata is not None:
+            _validate_var_names(adata, var_names)
+            setup = getattr(cls, registry.get("setup_method_name", "setup_anndata"))
+            setup(adata, source_registry=registry, **registry["setup_args"])
+        language_model = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
+        token = _SAVED_LANGUAGE_MODEL.set(language_model if language_model.is_dir() else None)
+        try:
+            model = _initialize_model(cls, adata, registry, attributes, None)
+        finally:
+            _SAVED_LANGUAGE_MODEL.reset(token)
+        model.module.on_load(model)
+        model.module.load_state_dict(state)
+        model.to_device(torch_device)
+        model.module.eval()
+        if adata is not None:
+            model._validate_anndata(adata)
+        return model
+
+    @classmethod
+    def _load_pickled(
+        cls,
+        path: Path,
+        adata: AnnData | MuData | None,
+        accelerator: str,
+        device: int | str,
+        prefix: str,
+    ) -> CaLMFlowPerturb:
+        """Load a calmflow-sc 0.1.0 save (a pickle; only behind ``allow_pickle=True``)."""
+        saved = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
         token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
         try:
             return super().load(
-                str(path), adata=adata, accelerator=accelerator, device=device, **kwargs
+                str(path), adata=adata, accelerator=accelerator, device=device, prefix=prefix
             )
         except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, AttributeError) as err:
-            raise ValueError(
-                f"Could not load the model saved in {str(path)!r}: 'model.pt' is damaged or was "
-                f"not written by model.save ({type(err).__name__}: {err}). Save the model again "
-                "with model.save(dir, overwrite=True)."
+            raise CheckpointError(
+                f"Could not read the 0.1.0 model in {str(path)!r}: its 'model.pt' is damaged "
+                f"or was not written by model.save ({type(err).__name__}: {err})."
             ) from err
         finally:
             _SAVED_LANGUAGE_MODEL.reset(token)

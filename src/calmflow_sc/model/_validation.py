@@ -13,6 +13,9 @@ from scipy import sparse
 from .._anndata import get_expression
 
 MIN_TRAINING_CELLS = 16
+# larger than any log-normalised value (log1p of a whole cell's 1e6 normalised counts is 13.8)
+# and than the raw counts the check below still only warns about
+MAX_LOG_EXPRESSION = 1e4
 
 
 def _stored_values(matrix: np.ndarray | sparse.spmatrix) -> np.ndarray:
@@ -52,6 +55,12 @@ def check_expression(adata: AnnData, layer: str | None) -> None:
             "(sc.pp.normalize_total then sc.pp.log1p). Scaled data is not supported.",
             UserWarning,
             stacklevel=3,
+        )
+    if values.size and np.abs(values).max() > MAX_LOG_EXPRESSION:
+        raise ValueError(
+            f"{where} has values up to {np.abs(values).max():.3g}, far outside log-normalised "
+            f"expression (which stays below about 20). Pass log-normalised expression "
+            "(sc.pp.normalize_total then sc.pp.log1p), or the layer that holds it."
         )
     sample = values[: min(values.size, 1_000_000)]
     if sample.size and np.all(np.mod(sample, 1) == 0) and sample.max() > 20:
@@ -104,6 +113,9 @@ def check_setup(
     check_expression(adata, layer)
     if require_control:
         check_control_value(adata.obs[perturbation_key], control_value, "adata.obs")
+        check_perturbation_labels(adata.obs[perturbation_key], control_value, "adata.obs")
+        for key in keys:
+            warn_empty_categories(adata.obs[key], "adata.obs")
 
 
 def check_control_value(labels: pd.Series, control_value: str, place: str) -> None:
@@ -140,3 +152,64 @@ def check_query_genes(adata: AnnData, var_names: Sequence[str]) -> None:
         f"{list(extra[:3])}; or a different order). Subset and order it with "
         "`adata[:, model.var_names_].copy()`."
     )
+
+
+def check_finite_predictions(expression: np.ndarray, coordinates: np.ndarray) -> None:
+    """Raise instead of writing predictions that are NaN or infinite."""
+    bad = ~np.isfinite(expression).all(axis=1) | ~np.isfinite(coordinates).all(axis=1)
+    if bad.any():
+        raise FloatingPointError(
+            f"The predictions of {int(bad.sum())} of {len(bad)} cells are not finite; nothing "
+            "was written. The model's weights or the input are broken: check that training "
+            "ended without errors (model.history_) and that the input is log-normalised."
+        )
+
+
+def components(label: str) -> tuple[str, ...]:
+    """The sorted single perturbations of a label (``"TNF+IFNB"`` -> ``("IFNB", "TNF")``)."""
+    return tuple(sorted(part.strip() for part in str(label).split("+")))
+
+
+def check_perturbation_labels(labels: pd.Series, control_value: str, place: str) -> None:
+    """Reject empty labels and labels that differ only in spelling or component order.
+
+    ``"IL4+"`` (an empty component), ``""`` and labels naming the same components
+    (``"TNF+IFNB"`` and ``"IFNB+TNF"``, ``"IL4 "`` and ``"IL4"``) would silently become
+    different conditions with near-identical prompts.
+    """
+    values = pd.Series(pd.unique(labels.astype(str)))
+    present = values[values.isin(set(labels.astype(str)))]
+    empty = [value for value in present if any(not part.strip() for part in value.split("+"))]
+    if empty:
+        raise ValueError(
+            f"{place}[{labels.name!r}] has labels with an empty component: {empty[:5]}. Name "
+            f"every perturbation (combinations as 'A+B', no leading or trailing '+'); "
+            f"unperturbed cells are {control_value!r}."
+        )
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for value in present:
+        groups.setdefault(components(value), []).append(value)
+    clashes = [sorted(group) for group in groups.values() if len(group) > 1]
+    if clashes:
+        raise ValueError(
+            f"{place}[{labels.name!r}] names the same perturbation in several ways: "
+            f"{clashes[:3]} (spaces or the order of components differ). Use one label per "
+            "perturbation, e.g. adata.obs[key] = adata.obs[key].replace({...})."
+        )
+
+
+def warn_empty_categories(column: pd.Series, place: str) -> None:
+    """Warn about categories without cells: registered as known, but never trained on."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return
+    counts = column.value_counts()
+    empty = [str(category) for category in column.cat.categories if counts.get(category, 0) == 0]
+    if empty:
+        warnings.warn(
+            f"{place}[{column.name!r}] has categories without cells: {empty[:5]}"
+            + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            + ". They are registered as known values although no cell trains them; drop "
+            "them first with adata.obs[key] = adata.obs[key].cat.remove_unused_categories().",
+            UserWarning,
+            stacklevel=4,
+        )

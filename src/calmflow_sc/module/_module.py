@@ -458,6 +458,11 @@ class CaLMFlowModule(BaseModuleClass):
 
     # ------------------------------------------------------------------ sampling
     @torch.inference_mode()
+    @property
+    def uses_path_noise(self) -> bool:
+        """Whether a rollout draws bridge noise (``step_target="endpoint"``, ``path_sigma > 0``)."""
+        return self.step_target == "endpoint" and self.path_sigma > 0
+
     def rollout(
         self,
         prompt_inputs: torch.Tensor,
@@ -466,6 +471,8 @@ class CaLMFlowModule(BaseModuleClass):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        latent_noise: torch.Tensor | None = None,
+        path_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Write the flow autoregressively from ``x_0`` to ``x_K``.
 
@@ -482,6 +489,12 @@ class CaLMFlowModule(BaseModuleClass):
         use_cache
             Reuse keys and values of earlier tokens (linear in ``K``); otherwise every step
             recomputes the whole sequence, as the reference implementation does.
+        latent_noise
+            Standard normal latent noise ``(N, K, P, S, n_latent)`` to use instead of drawing
+            it from ``generator`` (:meth:`CaLMFlowPerturb.predict` draws it per cell).
+        path_noise
+            Standard normal bridge noise ``(N, K, P, D)`` of ``step_target="endpoint"`` with
+            ``path_sigma > 0``, likewise.
 
         Returns
         -------
@@ -489,12 +502,17 @@ class CaLMFlowModule(BaseModuleClass):
         """
         n, n_traj, _ = source.shape
         noise_shape = (n, n_traj, self.n_spatial_tokens, self.head.n_latent)
-        noises = [
-            torch.randn(noise_shape, generator=generator).to(source.device)
-            for _ in range(self.n_steps)
-        ]
+        if latent_noise is not None:
+            noises = [latent_noise[:, step].to(source.device) for step in range(self.n_steps)]
+        else:
+            noises = [
+                torch.randn(noise_shape, generator=generator).to(source.device)
+                for _ in range(self.n_steps)
+            ]
         path_noises: list[torch.Tensor | None] = [None] * self.n_steps
-        if self.step_target == "endpoint" and self.path_sigma > 0:
+        if self.uses_path_noise and path_noise is not None:
+            path_noises = [path_noise[:, step].to(source.device) for step in range(self.n_steps)]
+        elif self.uses_path_noise:
             path_noises = [
                 torch.randn(source.shape, generator=generator).to(source.device)
                 for _ in range(self.n_steps)

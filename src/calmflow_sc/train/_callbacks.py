@@ -54,8 +54,41 @@ class RestoreBestWeights(Callback):
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         """Load the best weights back into the module."""
+        self.restore(pl_module)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """An interrupted or failed run also ends with the best weights so far."""
+        self.restore(pl_module)
+
+    def restore(self, pl_module: Any) -> None:
+        """Load the best weights copied so far (if any) into the module."""
         if self._best_state is not None:
             missing = pl_module.module.load_state_dict(self._best_state, strict=False).missing_keys
             frozen = {n for n, p in pl_module.module.named_parameters() if not p.requires_grad}
             if set(missing) - frozen:
                 raise RuntimeError(f"Best weights lack {sorted(set(missing) - frozen)[:5]}.")
+
+
+class InterruptionRecorder(Callback):
+    """Count finished epochs and note a Ctrl-C, so that an interrupted model stays usable.
+
+    Attributes
+    ----------
+    finished_epochs
+        Epochs completed.
+    interrupted
+        Whether training stopped on ``KeyboardInterrupt``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.finished_epochs = 0
+        self.interrupted = False
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Count the epoch."""
+        self.finished_epochs += 1
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """Note a Ctrl-C."""
+        self.interrupted = isinstance(exception, KeyboardInterrupt)

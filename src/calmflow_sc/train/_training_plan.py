@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from scvi.train import TrainingPlan
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
@@ -28,6 +29,10 @@ def warmup_cosine(step: int, n_steps: int, warmup_steps: int, final_ratio: float
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, n_steps - warmup_steps))
     return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
 
 
 class CaLMFlowTrainingPlan(TrainingPlan):
@@ -68,6 +73,21 @@ class CaLMFlowTrainingPlan(TrainingPlan):
         super().__init__(module, **kwargs)
         self.warmup_fraction = float(warmup_fraction)
         self.final_lr_ratio = float(final_lr_ratio)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Any:
+        """scvi-tools' training step, stopped before the update when the loss is not finite."""
+        output = super().training_step(batch, batch_idx)
+        loss = output["loss"] if isinstance(output, dict) else output
+        if not bool(torch.isfinite(loss.detach()).all()):
+            raise NonFiniteLossError(
+                f"The training loss became {float(loss.detach()):g} at step "
+                f"{self.global_step} (epoch {self.current_epoch}); training stopped before "
+                "this update, and the model keeps the weights of the best epoch so far (or of "
+                f"the last finite step). Lower the learning rate (now {self.lr:g}, e.g. "
+                "lr=1e-4), and check that the input is log-normalised expression (values up to "
+                "about 10), not raw counts or scaled data."
+            )
+        return output
 
     def configure_optimizers(self) -> dict[str, Any]:
         """The optimizer, with the schedule stepped every optimisation step."""
