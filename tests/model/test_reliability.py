@@ -267,3 +267,10 @@ def test_max_epochs_zero_is_refused():
     with pytest.raises(ValueError, match="max_epochs"):
         fit(model, max_epochs=0)
     assert not model.is_trained_
+
+
+def test_rollout_builds_no_autograd_graph(model):
+    """Prediction memory must not grow with the query (no graph kept across batches)."""
+    ids, mask = model.module.backbone.tokenize(["Generate a B cell under IFNB: "])
+    source = torch.zeros(1, 1, model.module.n_components)
+    assert not model.module.rollout(ids, mask, source).requires_grad

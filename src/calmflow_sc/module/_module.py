@@ -457,12 +457,12 @@ class CaLMFlowModule(BaseModuleClass):
         return LossOutput(loss=loss, reconstruction_loss=reconstruction, kl_local=self.beta * kl)
 
     # ------------------------------------------------------------------ sampling
-    @torch.inference_mode()
     @property
     def uses_path_noise(self) -> bool:
         """Whether a rollout draws bridge noise (``step_target="endpoint"``, ``path_sigma > 0``)."""
         return self.step_target == "endpoint" and self.path_sigma > 0
 
+    @torch.inference_mode()
     def rollout(
         self,
         prompt_inputs: torch.Tensor,
