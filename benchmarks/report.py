@@ -4,10 +4,10 @@ Usage::
 
     python benchmarks/report.py
 
-reads ``benchmarks/results/{kang,norman,ablations}.csv`` (those that exist), the table
-``prompt_encoders.md`` that ``benchmarks/prompt_encoders.py --report`` writes, and the
-hand-kept ``defaults.md``, ``rollout_speed.md`` and ``demo.md`` there, and writes
-``docs/benchmarks.md`` and ``docs/_static/benchmarks/*.png``.
+reads ``benchmarks/results/{kang,norman,kang_counts}.csv`` with their ``*_fit.csv`` (the fit of
+the training conditions), ``ablations_*.csv`` (variants of the defaults), the tables that
+``training_speed.py``, ``rollout_speed.py`` and ``prompt_encoders.py --report`` write, and the
+hand-kept texts there, and writes ``docs/benchmarks.md`` and ``docs/_static/benchmarks/*.png``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 NAMES = {
     "calmflow": "CaLMFlowPerturb (defaults)",
+    "calmflow@decoding=residual": "CaLMFlowPerturb (defaults)",
+    "calmflow@decoding=pca": "CaLMFlowPerturb, inverse-PCA decoding",
     "cfm_control": "CFM, control source",
     "cfm_gaussian": "CFM, Gaussian source",
     "linear": "linear model",
@@ -43,26 +46,41 @@ COLUMNS = {
     "r2_top50": "R2 top-50",
     "de_overlap_top50": "DE overlap top-50",
     "own_deviation_top50": "own deviation top-50",
+    "fit_pearson_delta_top50": "fit: Pearson delta top-50",
+    "fit_pearson_delta_top50_min": "fit: weakest condition",
+    "fit_energy_distance": "fit: energy distance",
     "train_s": "train (s, median)",
     "predict_s": "predict (s, median)",
 }
-LOWER_IS_BETTER = {"energy_distance", "mmd", "wasserstein2", "sinkhorn"}
+LOWER_IS_BETTER = {"energy_distance", "mmd", "wasserstein2", "sinkhorn", "fit_energy_distance"}
 
 
 def _name(spec: str) -> str:
     return NAMES.get(spec, f"`{spec}`")
 
 
+FIT = ["fit_pearson_delta_top50", "fit_pearson_delta_top50_min", "fit_energy_distance"]
+
+
 def summary(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Mean (and sd of the main distances) per model over splits, perturbations and seeds."""
+    """Mean (and sd of the main distances) per model over splits, perturbations and seeds.
+
+    The fit of the training conditions is one value per trained model (split and seed), so it
+    is averaged over those; ``runs`` counts trained models.
+    """
     grouped = table.groupby("model")
-    out = grouped[metrics].mean()
+    held_out = [m for m in metrics if m not in FIT]
+    out = grouped[held_out].mean()
+    runs = table.drop_duplicates(["model", "split", "seed"])
+    fit = [m for m in metrics if m in FIT and m in table]
+    if fit:
+        out[fit] = runs.groupby("model")[fit].mean()
     timing = [m for m in ("train_s", "predict_s") if m in metrics]
-    out[timing] = grouped[timing].median()  # robust to runs slowed by other work
+    out[timing] = runs.groupby("model")[timing].median()  # robust to runs slowed by other work
     for metric in ("energy_distance", "mmd"):
         if metric in metrics:
             out[f"{metric}_sd"] = grouped[metric].std()
-    out["runs"] = grouped.size()
+    out["runs"] = runs.groupby("model").size()
     order = [m for m in ORDER if m in out.index] + sorted(set(out.index) - set(ORDER))
     return out.loc[order]
 
@@ -119,6 +137,159 @@ def per_split_figure(table: pd.DataFrame, metric: str, path: Path, title: str) -
     plt.close(fig)
 
 
+MAIN_METRICS = [
+    "energy_distance",
+    "mmd",
+    "wasserstein2",
+    "sinkhorn",
+    "pearson_delta_top50",
+    "de_overlap_top50",
+    "own_deviation_top50",
+    *FIT,
+    "train_s",
+    "predict_s",
+]
+SHORT_METRICS = [
+    "energy_distance",
+    "mmd",
+    "pearson_delta_top50",
+    "own_deviation_top50",
+    *FIT,
+    "train_s",
+]
+DEFAULT = "calmflow@decoding=residual"
+TASK_TITLES = {"kang": "Kang 2018", "norman": "Norman 2019", "kang_counts": "Kang 2018 (counts)"}
+
+
+def task_section(task: str, figures: Path, out: Path) -> list[str]:
+    """The main table of a task, its per-split energy distances and figure."""
+    table = pd.read_csv(RESULTS / f"{task}.csv")
+    text = [(RESULTS / f"{task}.md").read_text()]
+    metrics = [m for m in MAIN_METRICS if m in table]
+    text.append(markdown(summary(table, metrics), metrics))
+    figure = figures / f"{task}_energy_distance.png"
+    per_split_figure(table, "energy_distance", figure, f"{task}: energy distance per split")
+    text.append(f"\n![energy distance per split]({figure.relative_to(out.parent)})\n")
+    pivot = table.pivot_table(
+        index="split", columns="model", values="energy_distance", aggfunc="mean"
+    )
+    pivot = pivot[[m for m in ORDER if m in pivot.columns]].rename(columns=_name)
+    text.append("Energy distance per split (mean over seeds and perturbations):\n")
+    text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
+    return text
+
+
+def singles_section() -> list[str]:
+    """Norman: the fit of each training single, mean over folds and seeds, weakest first."""
+    fit = pd.read_csv(RESULTS / "norman_fit.csv")
+    singles = fit[~fit["perturbation"].str.contains("+", regex=False)]
+    models = [m for m in (DEFAULT, "cfm_control", "mean_shift") if m in set(singles["model"])]
+    per_single = (
+        singles[singles["model"].isin(models)]
+        .groupby(["perturbation", "model"])["pearson_delta_top50"]
+        .mean()
+        .unstack("model")[models]
+        .sort_values(DEFAULT)
+    )
+    # the mean and weakest single of each trained model, then their mean over models
+    runs = singles.groupby(["model", "split", "seed"])["pearson_delta_top50"]
+    per_run = pd.DataFrame({"mean": runs.mean(), "weakest": runs.min()}).groupby("model").mean()
+    lines = [
+        "### The fit of the training singles",
+        "",
+        "Each single perturbation of the training set predicted from the control cells by the",
+        "model trained on it, Pearson delta top-50 against its training cells; per trained model",
+        "(fold and seed) the mean over its singles and its weakest single, averaged over the 9",
+        "models:",
+        "",
+        "| model | mean over singles | weakest single |",
+        "|---|---:|---:|",
+    ]
+    for model in models:
+        row = per_run.loc[model]
+        lines.append(f"| {_name(model)} | {row['mean']:.3f} | {row['weakest']:.3f} |")
+    lines += ["", "The weakest singles (mean over folds and seeds):", ""]
+    lines.append(per_single.head(8).rename(columns=_name).to_markdown(floatfmt=".3f"))
+    return ["\n".join(lines)]
+
+
+def decoding_section() -> list[str]:
+    """Residual-kept against inverse-PCA decoding, from the same trained models."""
+    metrics = ["energy_distance", "mmd", "pearson_delta_top50", "own_deviation_top50", *FIT]
+    lines = [(RESULTS / "decoding.md").read_text()]
+    header = ["task", "decoding", *(COLUMNS.get(m, m) for m in metrics), "runs"]
+    lines += ["| " + " | ".join(header) + " |", "|---|---" + "|---:" * (len(header) - 2) + "|"]
+    for task in ("kang", "norman", "kang_counts"):
+        path = RESULTS / f"{task}.csv"
+        if not path.exists():
+            continue
+        table = pd.read_csv(path)
+        table = table[table["model"].str.startswith("calmflow@decoding=")]
+        frame = summary(table, metrics)
+        for model, row in frame.iterrows():
+            decoding = model.split("=")[-1]
+            label = "residual (default)" if decoding == "residual" else "inverse PCA"
+            cells = [TASK_TITLES[task], label] + [f"{row[m]:.3f}" for m in metrics]
+            lines.append("| " + " | ".join([*cells, str(int(row["runs"]))]) + " |")
+    return [lines[0], "\n".join(lines[1:])]
+
+
+def paired_differences(defaults: pd.DataFrame, variants: pd.DataFrame) -> str:
+    """Each variant minus the defaults on the same split, perturbation and seed.
+
+    The differences are paired, so the spread between splits (which dominates the standard
+    deviations of the summary table) cancels; the standard error is over the pairs.
+    """
+    keys = ["split", "perturbation", "seed"]
+    metrics = ["energy_distance", "pearson_delta_top50", "fit_pearson_delta_top50_min"]
+    metrics = [m for m in metrics if m in variants and m in defaults]
+    base = defaults.set_index(keys)[metrics]
+    lines = [
+        "Paired differences from the defaults (same split, perturbation and seed; mean and"
+        " standard error over the pairs):",
+        "",
+        "| model | " + " | ".join(f"change in {COLUMNS.get(m, m)}" for m in metrics) + " | pairs |",
+        "|---" + "|---:" * (len(metrics) + 1) + "|",
+    ]
+    for model, group in variants.groupby("model", sort=True):
+        joined = group.set_index(keys)[metrics].join(base, rsuffix="_default", how="inner")
+        cells = []
+        for m in metrics:
+            change = joined[m] - joined[f"{m}_default"]
+            error = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else np.nan
+            cells.append(f"{change.mean():+.3f} ({error:.3f})")
+        lines.append(f"| `{model}` | " + " | ".join(cells) + f" | {len(joined)} |")
+    return "\n".join(lines)
+
+
+def ablations_section() -> list[str]:
+    """Variants of the defaults (``ablations_*.csv``) beside the defaults' own rows."""
+    files = [f for f in sorted(RESULTS.glob("ablations_*.csv")) if not f.stem.endswith("_fit")]
+    if not files:
+        return []
+    variants = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    text = [(RESULTS / "ablations.md").read_text()]
+    for task in ("kang", "norman"):
+        rows = variants[variants["task"] == task]
+        if rows.empty:
+            continue
+        main = pd.read_csv(RESULTS / f"{task}.csv")
+        defaults = main[main["model"] == DEFAULT].assign(model="calmflow (defaults)")
+        table = pd.concat([defaults, rows], ignore_index=True)
+        metrics = [m for m in SHORT_METRICS if m in table]
+        frame = summary(table, metrics)
+        text.append(f"### {TASK_TITLES[task]}\n")
+        text.append(markdown(frame, metrics))
+        text.append(paired_differences(defaults, rows))
+        pivot = table.pivot_table(
+            index="model", columns="split", values="energy_distance", aggfunc="mean"
+        )
+        text.append("Energy distance per split (mean over seeds and perturbations):\n")
+        cells = pivot.map(lambda v: "not run" if pd.isna(v) else f"{v:.3f}")
+        text.append(cells.to_markdown() + "\n")
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,64 +297,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     figures = args.out.parent / "_static" / "benchmarks"
     text = [(RESULTS / "header.md").read_text()]
-    main_metrics = [
-        "energy_distance",
-        "mmd",
-        "wasserstein2",
-        "sinkhorn",
-        "pearson_delta_top50",
-        "de_overlap_top50",
-        "own_deviation_top50",
-        "train_s",
-        "predict_s",
-    ]
-    for task in ("kang", "norman"):
-        path = RESULTS / f"{task}.csv"
-        if not path.exists():
-            continue
-        table = pd.read_csv(path)
-        text.append((RESULTS / f"{task}.md").read_text())
-        frame = summary(table, main_metrics)
-        de_path = RESULTS / f"{task}_de.csv"
-        if de_path.exists():  # DE overlap as now defined, from a later seed-0 run
-            de = pd.read_csv(de_path).groupby("model")["de_overlap_top50"].mean()
-            frame["de_overlap_top50"] = de.reindex(frame.index)
-        else:
-            frame["de_overlap_top50"] = float("nan")
-        text.append(markdown(frame, main_metrics))
-        figure = figures / f"{task}_energy_distance.png"
-        per_split_figure(table, "energy_distance", figure, f"{task}: energy distance per split")
-        text.append(f"\n![energy distance per split]({figure.relative_to(args.out.parent)})\n")
-        pivot = table.pivot_table(
-            index="split", columns="model", values="energy_distance", aggfunc="mean"
-        )
-        pivot = pivot[[m for m in ORDER if m in pivot.columns]].rename(columns=_name)
-        text.append("Energy distance per split (mean over seeds and perturbations):\n")
-        text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
-    ablations = RESULTS / "ablations.csv"
-    if ablations.exists():
-        table = pd.read_csv(ablations)
-        # one row per variant at the default temperature, plus the default at every temperature
-        keep = table["model"].str.endswith("@tau=1.0") | table["model"].str.startswith("calmflow@")
-        table = table[keep].copy()
-        table["model"] = table["model"].str.replace("@tau=1.0", "", regex=False)
-        table.loc[table["model"] == "calmflow", "model"] = "calmflow (defaults)"
-        metrics = [
-            "energy_distance",
-            "mmd",
-            "pearson_delta_top50",
-            "own_deviation_top50",
-            "train_s",
-        ]
-        text.append((RESULTS / "ablations.md").read_text())
-        text.append(markdown(summary(table, metrics), metrics))
-        pivot = table.pivot_table(
-            index="model", columns="split", values="energy_distance", aggfunc="mean"
-        )
-        text.append("Energy distance per held-out cell type:\n")
-        text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
-    # prompt_encoders.md is written by prompt_encoders.py --report, with its own sections
-    for name in ("defaults.md", "prompt_encoders.md", "rollout_speed.md", "demo.md"):
+    if (RESULTS / "defaults.md").exists():
+        text.append((RESULTS / "defaults.md").read_text())
+    for task in ("kang", "norman", "kang_counts"):
+        if (RESULTS / f"{task}.csv").exists():
+            text += task_section(task, figures, args.out)
+        if task == "norman" and (RESULTS / "norman_fit.csv").exists():
+            text += singles_section()
+    if (RESULTS / "decoding.md").exists():
+        text += decoding_section()
+    text += ablations_section()
+    # tables written by other scripts, with their own headings
+    for name in ("training_speed.md", "rollout_speed.md", "prompt_encoders.md", "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
             body = body.replace("\n# ", "\n## ")  # top-level headings become sections

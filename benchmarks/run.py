@@ -435,6 +435,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--n-folds", type=int, default=3, help="norman: folds of pairs")
     parser.add_argument(
+        "--splits", nargs="+", default=None, help="run only these splits (e.g. fold1 fold2)"
+    )
+    parser.add_argument(
         "--temperatures", nargs="+", type=float, default=None, help="calmflow: taus to predict with"
     )
     parser.add_argument(
@@ -479,6 +482,11 @@ def main(argv: list[str] | None = None) -> None:
             "simulated": lambda: simulated_task(args.cell_types),
         }
         task = tasks[name]()
+        if args.splits is not None:
+            unknown = sorted(set(args.splits) - {split.name for split in task.splits})
+            if unknown:
+                parser.error(f"{name} has no split(s) {unknown}.")
+            task.splits = [split for split in task.splits if split.name in args.splits]
         out = args.out or args.out_dir / f"{name}.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
         earlier = pd.read_csv(out) if out.exists() else None

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     command = "python benchmarks/training_speed.py " + " ".join(argv or sys.argv[1:])
     header = [
+        "(training-time)=",
         "## Training time",
         "",
         f"`{command}`: each model at its defaults on {args.task} with "
