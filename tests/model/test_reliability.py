@@ -90,6 +90,19 @@ def test_values_far_outside_log_expression_are_refused(model, query):
         setup(adata)
 
 
+def test_backed_anndata_gets_a_clear_error(model, tmp_path):
+    import anndata
+
+    adata = gen_adata()
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    backed = anndata.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    with pytest.raises(ValueError, match="to_memory"):
+        setup(backed)
+    query = backed[backed.obs["condition"] == "control"]
+    with pytest.raises(ValueError, match="to_memory"):
+        model.predict(query, perturbation="IFNB", inplace=False)
+
+
 def test_baseline_refuses_nan_query():
     adata = gen_adata()
     baseline = MeanShiftBaseline(adata, "condition", "control", cell_type_key="cell_type").train()
@@ -274,3 +287,63 @@ def test_rollout_builds_no_autograd_graph(model):
     ids, mask = model.module.backbone.tokenize(["Generate a B cell under IFNB: "])
     source = torch.zeros(1, 1, model.module.n_components)
     assert not model.module.rollout(ids, mask, source).requires_grad
+
+
+# ---------------------------------------------------------------- checkpoints and resume
+class StopAt(Callback):
+    """Ctrl-C at the start of an epoch."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class FirstStep(Callback):
+    """The optimizer's step count and learning rate at the first step of a run."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 0 and not hasattr(self, "lr"):
+            optimizer = trainer.optimizers[0]
+            self.lr = optimizer.param_groups[0]["lr"]
+            steps = [float(s["step"]) for s in optimizer.state.values() if "step" in s]
+            self.steps = max(steps) if steps else 0.0
+
+
+def test_interrupted_run_resumes_with_its_optimizer_schedule_and_history(tmp_path):
+    from calmflow_sc.model._training_checkpoint import read_training_state
+    from calmflow_sc.train import warmup_cosine
+
+    checkpoint = tmp_path / "ckpt"
+    model = new_model()
+    with pytest.warns(UserWarning, match="interrupted"):
+        fit(model, max_epochs=5, checkpoint_dir=checkpoint, callbacks=[StopAt(3)])
+    state = read_training_state(checkpoint)
+    assert state["finished_epochs"] == 3 and state["max_epochs"] == 5
+    assert state["global_step"] > 0 and state["planned_steps"] > state["global_step"]
+
+    resumed = new_model()  # a new session: nothing but the checkpoint and the data
+    probe = FirstStep()
+    fit(resumed, max_epochs=None, checkpoint_dir=checkpoint, resume=True, callbacks=[probe])
+    assert probe.steps == state["global_step"]  # AdamW's moments continue
+    expected = 1e-3 * warmup_cosine(
+        state["global_step"], state["planned_steps"], max(1, round(0.05 * state["planned_steps"]))
+    )
+    assert probe.lr == pytest.approx(expected, rel=1e-6)  # the schedule continues
+    assert len(resumed.history_["elbo_train"]) == 5
+    np.testing.assert_array_equal(resumed.train_indices_, state["split"][0])
+    assert read_training_state(checkpoint)["finished_epochs"] == 5
+    loaded = CaLMFlowPerturb.load(checkpoint, accelerator="cpu")  # a checkpoint is a model
+    assert loaded.is_trained_
+
+
+def test_resume_needs_a_training_checkpoint(model, tmp_path):
+    from calmflow_sc import CheckpointError
+
+    model.save(tmp_path / "plain")
+    with pytest.raises(CheckpointError, match="without training state"):
+        fit(new_model(), checkpoint_dir=tmp_path / "plain", resume=True)
+    with pytest.raises(ValueError, match="needs checkpoint_dir"):
+        fit(new_model(), resume=True)

@@ -45,6 +45,14 @@ def test_directory_without_tokenizer(tmp_path):
         CausalLMBackbone.from_pretrained(directory)
 
 
+def test_directory_with_corrupt_config_says_so(tmp_path):
+    directory = save_tiny_gpt2(tmp_path / "lm")
+    (directory / "config.json").write_text("{ not json")
+    with pytest.raises(LanguageModelNotFoundError, match="exists but could not be read") as info:
+        CausalLMBackbone.from_pretrained(directory)
+    assert "not a local directory" not in str(info.value)
+
+
 @pytest.mark.parametrize("save", [save_tiny_gpt2, save_tiny_pythia])
 def test_finetuning_modes_choose_trainable_parameters(tmp_path, save):
     directory = save(tmp_path / "lm")

@@ -51,6 +51,7 @@ from ..train import (
 )
 from ._persistence import LANGUAGE_MODEL_DIR, read_saved_model, save_model, warn_legacy
 from ._prompt_table import condition_table
+from ._training_checkpoint import TrainingCheckpoint, read_training_state
 from ._validation import (
     MIN_TRAINING_CELLS,
     check_control_value,
@@ -697,6 +698,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         weight_decay: float = 1e-4,
         early_stopping: bool = True,
         restore_best_weights: bool = True,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every_n_epochs: int = 1,
+        resume: bool = False,
         plan_kwargs: dict | None = None,
         **kwargs: Any,
     ):
@@ -729,6 +733,17 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             (at least 5 epochs); tune with ``early_stopping_patience``.
         restore_best_weights
             End with the weights of the epoch with the lowest validation loss.
+        checkpoint_dir
+            Write a training checkpoint there every ``checkpoint_every_n_epochs`` epochs: a
+            model save (loadable with :meth:`load`) with the optimizer's state, the schedule,
+            the split and the history, replaced atomically each time.
+        checkpoint_every_n_epochs
+            Epochs between checkpoints.
+        resume
+            Continue the run whose checkpoint is in ``checkpoint_dir``: its weights, optimizer
+            state, learning-rate schedule, split and history, for the epochs it had left
+            (``max_epochs``, if given, is the new total). Early stopping and the best-weight
+            restore start afresh.
         plan_kwargs
             Further arguments of :class:`calmflow_sc.train.CaLMFlowTrainingPlan`, e.g.
             ``warmup_fraction``, ``final_lr_ratio``, ``reduce_lr_on_plateau``.
@@ -750,6 +765,18 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
                 "train. Use more cells."
             )
+        resume_state = None
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs checkpoint_dir, the run's checkpoint.")
+            resume_state = self._read_checkpoint(checkpoint_dir)
+            total = resume_state["max_epochs"] if max_epochs is None else int(max_epochs)
+            max_epochs = total - resume_state["finished_epochs"]
+            if max_epochs < 1:
+                raise ValueError(
+                    f"The checkpoint in {str(checkpoint_dir)!r} finished its {total} epochs; "
+                    "pass a larger max_epochs to train further."
+                )
         builder, targets = self._fit_to_training_cells()
         if len(targets) < MIN_TRAINING_CELLS:
             raise ValueError(
@@ -758,6 +785,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             )
         batch_size = batch_size or 128
         splitter = dict(kwargs.pop("datasplitter_kwargs", None) or {})
+        if resume_state is not None:
+            splitter["external_indexing"] = [np.asarray(i) for i in resume_state["split"]]
         if "external_indexing" not in splitter:
             splitter["external_indexing"] = self._split(
                 targets, self.adata.n_obs, kwargs.pop("train_size", None)
@@ -781,6 +810,21 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             callbacks.append(RestoreBestWeights("elbo_validation"))
         recorder = InterruptionRecorder()
         callbacks.append(recorder)
+        if resume_state is not None:
+            plan["resume_state"] = resume_state
+        if checkpoint_dir is not None:
+            before = resume_state["finished_epochs"] if resume_state is not None else 0
+            callbacks.insert(  # first, so that it saves before another callback stops
+                0,
+                TrainingCheckpoint(
+                    self,
+                    checkpoint_dir,
+                    check_count(checkpoint_every_n_epochs, "checkpoint_every_n_epochs"),
+                    max_epochs=before + int(max_epochs),
+                    split=list(splitter["external_indexing"]),
+                    epochs_before=before,
+                ),
+            )
         self.module.train()  # a loaded or trained model is in eval mode (dropout off)
         sigint = signal.getsignal(signal.SIGINT)
         try:
@@ -805,6 +849,22 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             # Lightning's shutdown after Ctrl-C ignores further Ctrl-C: give it back
             if sigint is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, sigint)
+
+    def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
+        """Load a training checkpoint's weights and history into this model; its state."""
+        state = read_training_state(directory)
+        attributes, var_names, weights, _ = read_saved_model(
+            type(self), Path(directory), "", self.module.control_start.device
+        )
+        if [str(name) for name in np.asarray(var_names).ravel()] != list(self.var_names_):
+            raise ValueError(
+                f"The checkpoint in {str(directory)!r} was trained on other genes; resume it "
+                "with the data it was trained on."
+            )
+        self.module.load_state_dict(weights)
+        self.history_ = attributes.get("history_")
+        self.is_trained_ = True  # so that scvi-tools appends this run's history
+        return state
 
     def _keep_interrupted_training(self, finished_epochs: int, splitter: dict) -> None:
         """After Ctrl-C: a usable model from the finished epochs, or a clear interruption."""

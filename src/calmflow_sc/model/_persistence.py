@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +41,18 @@ def save_model(
     prefix: str = "",
     overwrite: bool = False,
     save_anndata: bool = False,
+    extra: Callable[[Path], None] | None = None,
+    attributes: dict[str, Any] | None = None,
     **anndata_write_kwargs: Any,
 ) -> Path:
-    """Write ``model`` to ``directory`` in the safe format; see :meth:`CaLMFlowPerturb.save`."""
+    """Write ``model`` to ``directory`` in the safe format; see :meth:`CaLMFlowPerturb.save`.
+
+    ``extra`` writes further files into the save (covered by its manifest); ``attributes``
+    replace some of the model's saved attributes (a training checkpoint's history).
+    """
     from safetensors.torch import save_file
 
-    attributes = to_json_value(model_attributes(model), "model")
+    attributes = to_json_value(model_attributes(model) | (attributes or {}), "model")
     var_names = to_json_value(model.get_var_names(), "var_names")
     # tensors are copied to the CPU, contiguous and unshared, as safetensors wants them
     state = {
@@ -62,6 +69,8 @@ def save_model(
         if save_anndata:
             name = MDATA_FILE if isinstance(model.adata, MuData) else ADATA_FILE
             model.adata.write(folder / f"{prefix}{name}", **anndata_write_kwargs)
+        if extra is not None:
+            extra(folder)
 
     return write_checkpoint(
         directory,

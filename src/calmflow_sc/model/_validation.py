@@ -40,6 +40,12 @@ def check_expression(adata: AnnData, layer: str | None) -> None:
             "Pass an AnnData with cells and genes."
         )
     where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
+    if getattr(adata, "isbacked", False):
+        raise ValueError(
+            "This AnnData is backed (opened with backed='r'): its expression is on disk and "
+            "cannot be registered or predicted from. Load it into memory with "
+            "adata = adata.to_memory()."
+        )
     values = _stored_values(get_expression(adata, layer))
     if not np.issubdtype(values.dtype, np.number):
         raise TypeError(f"{where} has non-numeric dtype {values.dtype}; expected floats.")

@@ -162,6 +162,13 @@ class CausalLMBackbone(nn.Module):
                 else AutoModel.from_config(config)
             )
         except (OSError, ValueError) as err:
+            if local:
+                raise LanguageModelNotFoundError(
+                    f"The language-model directory {name!r} exists but could not be read "
+                    f"({type(err).__name__}: {' '.join(str(err).split())[:300]}). Check its "
+                    "config.json, weights and tokenizer files, or write them again with "
+                    "save_pretrained."
+                ) from err
             raise _not_found(str(name_or_path), err) from err
         if len(tokenizer) < 2:  # transformers builds an empty tokenizer when files are missing
             raise LanguageModelNotFoundError(

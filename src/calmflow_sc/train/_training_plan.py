@@ -51,6 +51,10 @@ class CaLMFlowTrainingPlan(TrainingPlan):
         Share of the planned steps spent warming up.
     final_lr_ratio
         Learning rate at the end, relative to the peak.
+    resume_state
+        Optimizer and schedule state of an interrupted run (``optimizer``, ``scheduler``
+        state dicts and its ``planned_steps``), as :meth:`CaLMFlowPerturb.train` reads it
+        from a training checkpoint.
     **kwargs
         Further arguments of :class:`scvi.train.TrainingPlan` (``lr``, ``weight_decay``,
         ``eps``, ``optimizer``, ...). AdamW with ``eps=1e-8`` unless given.
@@ -62,6 +66,7 @@ class CaLMFlowTrainingPlan(TrainingPlan):
         *,
         warmup_fraction: float = 0.05,
         final_lr_ratio: float = 0.0,
+        resume_state: dict | None = None,
         **kwargs: Any,
     ):
         if not 0.0 <= warmup_fraction < 1.0:
@@ -73,6 +78,8 @@ class CaLMFlowTrainingPlan(TrainingPlan):
         super().__init__(module, **kwargs)
         self.warmup_fraction = float(warmup_fraction)
         self.final_lr_ratio = float(final_lr_ratio)
+        self.resume_state = resume_state
+        self.planned_steps: int | None = None
 
     def training_step(self, batch: dict, batch_idx: int) -> Any:
         """scvi-tools' training step, stopped before the update when the loss is not finite."""
@@ -92,17 +99,27 @@ class CaLMFlowTrainingPlan(TrainingPlan):
     def configure_optimizers(self) -> dict[str, Any]:
         """The optimizer, with the schedule stepped every optimisation step."""
         config = super().configure_optimizers()
+        resume = self.resume_state
+        if resume is not None:
+            config["optimizer"].load_state_dict(resume["optimizer"])
         if self.reduce_lr_on_plateau:
             return config
         n_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        if resume is not None and resume.get("planned_steps"):
+            n_steps = int(resume["planned_steps"])  # the interrupted run's schedule
+        self.planned_steps = n_steps
         warmup = max(1, round(self.warmup_fraction * n_steps))
         final = self.final_lr_ratio
 
         def factor(step: int) -> float:
             return warmup_cosine(step, n_steps, warmup, final)
 
-        config["lr_scheduler"] = {
-            "scheduler": LambdaLR(config["optimizer"], factor),
-            "interval": "step",
-        }
+        scheduler = LambdaLR(config["optimizer"], factor)
+        if resume is not None and resume.get("scheduler") is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+            step = scheduler.last_epoch  # continue the schedule where the run stopped
+            groups = config["optimizer"].param_groups
+            for group, base in zip(groups, scheduler.base_lrs, strict=True):
+                group["lr"] = base * factor(step)
+        config["lr_scheduler"] = {"scheduler": scheduler, "interval": "step"}
         return config
