@@ -33,6 +33,8 @@ NAMES = {
     "cfm_gaussian": "CFM, Gaussian source",
     "linear": "linear model",
     "mean_shift": "mean shift / additive",
+    "perturbed_mean": "mean of the seen perturbations",
+    "nearest": "nearest seen perturbation (MiniLM)",
     "control": "control as prediction",
 }
 ORDER = list(NAMES)
@@ -122,9 +124,10 @@ def markdown(frame: pd.DataFrame, metrics: list[str]) -> str:
 def per_split_figure(table: pd.DataFrame, metric: str, path: Path, title: str) -> None:
     """Grouped bars of a metric per held-out split and model (mean over seeds)."""
     pivot = table.pivot_table(index="split", columns="model", values=metric, aggfunc="mean")
-    pivot = pivot[[m for m in ORDER if m in pivot.columns]]
+    models = [m for m in ORDER if m in pivot.columns]
+    pivot = pivot[models + sorted(set(pivot.columns) - set(models))]
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    pivot.rename(columns=NAMES).plot.bar(ax=ax, width=0.8)
+    pivot.rename(columns=lambda m: NAMES.get(m, m)).plot.bar(ax=ax, width=0.8)
     ax.set_yscale("log")
     ax.set_ylabel(COLUMNS.get(metric, metric) + " (log scale)")
     ax.set_xlabel("held out")
@@ -158,7 +161,12 @@ SHORT_METRICS = [
     "train_s",
 ]
 DEFAULT = "calmflow@decoding=residual"
-TASK_TITLES = {"kang": "Kang 2018", "norman": "Norman 2019", "kang_counts": "Kang 2018 (counts)"}
+TASK_TITLES = {
+    "kang": "Kang 2018",
+    "norman": "Norman 2019",
+    "kang_counts": "Kang 2018 (counts)",
+    "norman_unseen": "Norman 2019, genes never measured",
+}
 
 
 def task_section(task: str, figures: Path, out: Path) -> list[str]:
@@ -173,7 +181,8 @@ def task_section(task: str, figures: Path, out: Path) -> list[str]:
     pivot = table.pivot_table(
         index="split", columns="model", values="energy_distance", aggfunc="mean"
     )
-    pivot = pivot[[m for m in ORDER if m in pivot.columns]].rename(columns=_name)
+    models = [m for m in ORDER if m in pivot.columns]
+    pivot = pivot[models + sorted(set(pivot.columns) - set(models))].rename(columns=_name)
     text.append("Energy distance per split (mean over seeds and perturbations):\n")
     text.append(pivot.to_markdown(floatfmt=".3f") + "\n")
     return text
@@ -299,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     text = [(RESULTS / "header.md").read_text()]
     if (RESULTS / "defaults.md").exists():
         text.append((RESULTS / "defaults.md").read_text())
-    for task in ("kang", "norman", "kang_counts"):
+    for task in ("kang", "norman", "kang_counts", "norman_unseen"):
         if (RESULTS / f"{task}.csv").exists():
             text += task_section(task, figures, args.out)
         if task == "norman" and (RESULTS / "norman_fit.csv").exists():

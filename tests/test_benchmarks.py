@@ -36,13 +36,15 @@ def test_every_script_is_covered():
 def test_runner_on_simulated_data_scores_fit_and_held_out_cells(scripts, tmp_path):
     out = tmp_path / "simulated.csv"
     arguments = ["simulated", "--cell-types", "T cell", "--seeds", "0", "--fast-metrics"]
-    arguments += ["--models", TINY, "mean_shift", "--decodings", "residual", "pca"]
+    arguments += ["--models", TINY, "mean_shift", "perturbed_mean"]
+    arguments += ["--decodings", "residual", "pca"]
     scripts("run").main([*arguments, "--out", str(out)])
     table = pd.read_csv(out)
     assert set(table["model"]) == {
         f"{TINY}@decoding=residual",
         f"{TINY}@decoding=pca",
         "mean_shift",
+        "perturbed_mean",
     }
     assert set(table["perturbation"]) == {"IFNB", "TNF", "IL4", "IFNB+TNF", "IFNB+IL4"}
     for column in ("energy_distance", "fit_pearson_delta_top50", "fit_energy_distance"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import baselines, data, datasets, metrics, pl, train
+from . import baselines, data, datasets, metrics, pl, tl, train
 from ._checkpoint import CheckpointError
 from .model import CaLMFlowPerturb
 
@@ -21,5 +21,6 @@ __all__ = [
     "datasets",
     "metrics",
     "pl",
+    "tl",
     "train",
 ]

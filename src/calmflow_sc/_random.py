@@ -73,3 +73,10 @@ def cell_normal(keys: np.ndarray, size: int, offset: int = 0) -> np.ndarray:
     radius = np.sqrt(-2.0 * np.log(_uniform(keys, counters)))
     angle = 2.0 * np.pi * _uniform(keys, counters + np.uint64(1))
     return (radius * np.cos(angle)).astype(np.float32)
+
+
+def cell_uniform(keys: np.ndarray, size: int, offset: int = 0) -> np.ndarray:
+    """Uniform numbers in (0, 1] ``(len(keys), size)``, a deterministic function of each key."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    counters = 2 * (np.arange(size, dtype=np.uint64) + np.uint64(offset))
+    return _uniform(keys, counters)

@@ -5,7 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calmflow_sc.data import heldout_cell_type_splits, heldout_combination_splits
+from calmflow_sc.data import (
+    heldout_cell_type_splits,
+    heldout_combination_splits,
+    heldout_component_splits,
+)
 from helpers import gen_adata
 
 
@@ -73,3 +77,20 @@ def test_split_errors():
     singles = adata[~adata.obs["condition"].str.contains(r"\+")].copy()
     with pytest.raises(ValueError, match="No combination"):
         heldout_combination_splits(singles, "condition", "control")
+
+
+def test_heldout_component_splits_remove_every_cell_with_the_gene():
+    adata = gen_adata(n_cells=300, conditions=("control", "A", "B", "C", "A+B", "B+C"))
+    splits = heldout_component_splits(adata, "condition", "control")
+    assert [split.name for split in splits] == ["A", "B", "C"]
+    labels = adata.obs["condition"].astype(str).to_numpy()
+    for split in splits:
+        gene = split.name
+        trained = labels[split.train]
+        assert not any(gene in label.split("+") for label in trained)
+        assert set(labels[split.test]) == {gene}
+        assert set(labels[split.query]) == {"control"}
+        assert split.perturbations == (gene,)
+    assert "A+B" in set(labels[splits[2].train])  # holding out C keeps A+B
+    with pytest.raises(ValueError, match="not measured alone"):
+        heldout_component_splits(adata, "condition", "control", components=["A+B"])

@@ -12,8 +12,7 @@ from scvi.model.base import BaseModelClass
 
 from calmflow_sc import CaLMFlowPerturb, CheckpointError
 from calmflow_sc import _checkpoint as checkpoint
-
-from ..helpers import gen_adata, setup, trained_model
+from helpers import gen_adata, setup, trained_model
 
 
 def malicious_pickle(marker) -> bytes:

@@ -19,8 +19,7 @@ from scipy import sparse
 
 from calmflow_sc import CaLMFlowPerturb
 from calmflow_sc.baselines import MeanShiftBaseline
-
-from ..helpers import gen_adata, trained_model
+from helpers import gen_adata, trained_model
 
 CLEAR_ERRORS = (ValueError, TypeError, KeyError, FloatingPointError)
 FORMATS = ("dense", "csr", "csc")

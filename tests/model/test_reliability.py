@@ -10,8 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from calmflow_sc import CaLMFlowPerturb
 from calmflow_sc.baselines import MeanShiftBaseline
 from calmflow_sc.train import NonFiniteLossError
-
-from ..helpers import TINY_MODEL, gen_adata, setup, trained_model
+from helpers import TINY_MODEL, gen_adata, setup, trained_model
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +171,21 @@ def test_a_cells_prediction_ignores_the_rest_of_the_query(query, source):
     assert not np.allclose(other_seed, full)
 
 
+def test_a_generated_rows_cell_ignores_the_other_rows(model):
+    import pandas as pd
+
+    obs = pd.DataFrame(
+        {
+            "condition": ["IFNB", "TNF", "IFNB", "control", "TNF"],
+            "cell_type": ["T cell", "B cell", "monocyte", "B cell", "T cell"],
+        },
+        index=[f"row{i}" for i in range(5)],
+    )
+    full = model.generate(obs, seed=2).X
+    np.testing.assert_allclose(model.generate(obs.iloc[[4, 1]], seed=2).X, full[[4, 1]], atol=1e-5)
+    np.testing.assert_allclose(model.generate(obs, seed=2, batch_size=2).X, full, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("argument", "value", "error"),
     [
@@ -215,7 +229,7 @@ def test_ambiguous_labels_are_refused_at_setup(labels, match):
 
 
 def test_combination_in_another_order_gets_the_trained_prompt():
-    adata = gen_adata(conditions=("control", "IFNB", "TNF", "TNF+IFNB"))
+    adata = gen_adata(conditions=("control", "IFNB", "TNF", "IL4", "TNF+IFNB"))
     setup(adata)
     model = CaLMFlowPerturb(adata, **TINY_MODEL)
     fit(model, max_epochs=1)
@@ -223,6 +237,10 @@ def test_combination_in_another_order_gets_the_trained_prompt():
     one = model.predict(query, "TNF+IFNB", inplace=False).X
     other = model.predict(query, "IFNB+TNF", inplace=False).X
     np.testing.assert_array_equal(one, other)
+    # a pair never trained: both orders are one prompt too
+    with pytest.warns(UserWarning, match="never seen"):
+        new = model.predict(query, "TNF+IL4", inplace=False).X
+    np.testing.assert_array_equal(new, model.predict(query, "IL4+TNF", inplace=False).X)
 
 
 def test_empty_categories_are_named_at_setup():

@@ -7,6 +7,7 @@ from ._control import ControlBaseline
 from ._flow_matching import FlowMatchingBaseline
 from ._linear import LinearBaseline
 from ._mean_shift import MeanShiftBaseline
+from ._reference_effects import NearestPerturbationBaseline, PerturbedMeanBaseline
 
 __all__ = [
     "Baseline",
@@ -14,4 +15,6 @@ __all__ = [
     "FlowMatchingBaseline",
     "LinearBaseline",
     "MeanShiftBaseline",
+    "NearestPerturbationBaseline",
+    "PerturbedMeanBaseline",
 ]

@@ -12,7 +12,12 @@ from ._paths import sample_paths, time_grid
 from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
 from ._representation import PCARepresentation, iterate_dense_rows
 from ._sequences import SequenceBuilder
-from ._splits import Split, heldout_cell_type_splits, heldout_combination_splits
+from ._splits import (
+    Split,
+    heldout_cell_type_splits,
+    heldout_combination_splits,
+    heldout_component_splits,
+)
 
 __all__ = [
     "COMBINATION_SEPARATOR",
@@ -27,6 +32,7 @@ __all__ = [
     "Split",
     "heldout_cell_type_splits",
     "heldout_combination_splits",
+    "heldout_component_splits",
     "iterate_dense_rows",
     "optimal_transport_pairing",
     "pack_trajectories",

@@ -58,9 +58,15 @@ class ControlPool(NamedTuple):
         )
 
     def sample(
-        self, contexts: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        contexts: torch.Tensor,
+        generator: torch.Generator | None = None,
+        uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw one control cell of each context (uniformly within its pool).
+
+        ``uniform`` (one number in (0, 1] per draw) replaces the draws of ``generator``, e.g.
+        numbers drawn per generated cell.
 
         Raises
         ------
@@ -72,6 +78,8 @@ class ControlPool(NamedTuple):
         counts = self.count[contexts]
         if len(self.states) == 0 or bool((counts == 0).any()):
             raise RuntimeError("No control cells are stored: train the model first.")
-        uniform = torch.rand(len(contexts), generator=generator).to(device)
+        if uniform is None:
+            uniform = torch.rand(len(contexts), generator=generator)
+        uniform = torch.as_tensor(uniform, dtype=torch.float32).to(device)
         draws = self.start[contexts] + (uniform * counts).long().clamp_max(counts - 1)
         return self.states[draws.to(self.states.device)]

@@ -187,3 +187,78 @@ def heldout_combination_splits(
             )
         )
     return splits
+
+
+def heldout_component_splits(
+    adata: AnnData,
+    perturbation_key: str = "condition",
+    control_value: str = "control",
+    cell_type_key: str | None = None,
+    components: list[str] | None = None,
+    delimiter: str = COMBINATION_SEPARATOR,
+) -> list[Split]:
+    """Hold out single perturbations completely: never measured, alone or in a combination.
+
+    For each component ``A`` in turn, every cell whose perturbation contains ``A`` (``"A"``,
+    ``"A+B"``, ...) leaves the training set; the test cells are those of ``A`` alone, predicted
+    from the control cells. This is the setting of perturbations never measured, where only
+    prior knowledge (a description, an embedding) can tell a model what ``A`` does.
+
+    Parameters
+    ----------
+    adata
+        Perturbation data.
+    perturbation_key
+        Column of ``adata.obs`` with each cell's perturbation.
+    control_value
+        Value of that column for unperturbed cells.
+    cell_type_key
+        Optional column with each cell's type; the query controls are then those of the
+        held-out cells' types.
+    components
+        Components to hold out; ``None`` for every component measured alone.
+    delimiter
+        Separator of the components of a combination.
+
+    Returns
+    -------
+    One split per component, named by it, in sorted order.
+
+    Raises
+    ------
+    ValueError
+        If a requested component is not measured alone, or none is.
+    """
+    perturbation = _column(adata, perturbation_key)
+    is_control = _controls(perturbation, str(control_value))
+    control_value = str(control_value)
+    singles = sorted({p for p in perturbation if delimiter not in p and p != control_value})
+    if components is None:
+        components = singles
+    unknown = sorted(set(map(str, components)) - set(singles))
+    if unknown:
+        raise ValueError(
+            f"{unknown} are not measured alone in adata.obs[{perturbation_key!r}]; choose among "
+            f"{singles[:10]}."
+        )
+    if not components:
+        raise ValueError("No single perturbation is measured alone, so none can be held out.")
+    parts = [set(p.split(delimiter)) for p in perturbation]
+    cell_type = _column(adata, cell_type_key) if cell_type_key is not None else None
+    splits = []
+    for component in sorted(map(str, components)):
+        contains = np.array([component in p for p in parts])
+        test = perturbation == component
+        query = is_control.copy()
+        if cell_type is not None:
+            query &= np.isin(cell_type, np.unique(cell_type[test]))
+        splits.append(
+            Split(
+                name=component,
+                train=np.flatnonzero(~contains),
+                test=np.flatnonzero(test),
+                query=np.flatnonzero(query),
+                perturbations=(component,),
+            )
+        )
+    return splits

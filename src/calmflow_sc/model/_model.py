@@ -32,7 +32,7 @@ from .._outputs import (
     check_temperature,
     record_outputs,
 )
-from .._random import cell_keys, cell_normal
+from .._random import cell_keys, cell_normal, cell_uniform
 from ..data import (
     ConditionEncoder,
     Coupling,
@@ -1243,7 +1243,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
 
         A non-empty label whose components are non-empty; a combination written in another
         order (``"IFNB+TNF"`` for the registered ``"TNF+IFNB"``) gets the registered spelling,
-        so that the model reads the prompt it was trained on.
+        so that the model reads the prompt it was trained on, and a combination never trained
+        gets its components in sorted order, so that ``"A+B"`` and ``"B+A"`` are one prompt.
         """
         if not isinstance(perturbation, str) or not perturbation.strip():
             raise ValueError(
@@ -1259,7 +1260,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if perturbation in known:
             return perturbation
         same = [label for label in known if components(label) == components(perturbation)]
-        return same[0] if same else perturbation
+        if same:
+            return same[0]
+        # a combination never trained: one spelling whatever the order it is asked in
+        return "+".join(part.strip() for part in components(perturbation))
 
     def generate(
         self,
@@ -1278,7 +1282,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         temperature
             Inference temperature ``tau``; ``None`` uses the model's default.
         seed
-            Seed of the sampling noise.
+            Seed of the sampling noise. Each row's noise (and, with ``source="control"``, the
+            control cell it starts from) is drawn from the seed and the row's index label, so
+            that a row gives the same cell whatever the other rows, their order or
+            ``batch_size``.
         batch_size
             Sequences rolled out at once.
 
@@ -1295,7 +1302,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         self._check_conditions(obs_df)
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         batch_size = check_count(batch_size, "batch_size")
-        generator = torch.Generator().manual_seed(check_seed(seed))
+        seed = check_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        keys = cell_keys([str(name) for name in obs_df.index], seed)
         sources = None
         if self.module.source == "control":
             codes = self._context_codes(obs_df)
@@ -1308,8 +1317,11 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             with torch.no_grad():
                 module = self.module
                 contexts = module.context_index(codes.to(module.control_start.device))
-                sources = module.sample_controls(contexts, generator=generator).float().cpu()
-        states = self._rollout_conditions(obs_df, sources, temperature, generator, batch_size)
+                uniform = torch.as_tensor(cell_uniform(keys, 1, offset=1 << 41)[:, 0])
+                sources = module.sample_controls(contexts, uniform=uniform).float().cpu()
+        states = self._rollout_conditions(
+            obs_df, sources, temperature, generator, batch_size, noise_keys=keys
+        )
         expression, coordinates = self._to_outputs([states])
         check_finite_predictions(expression, coordinates)
         var_names = pd.Index(self.var_names_)

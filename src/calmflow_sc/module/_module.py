@@ -211,9 +211,14 @@ class CaLMFlowModule(BaseModuleClass):
         """Mixed-radix context index from cell-type and covariate codes ``(n, n_keys)``."""
         return (codes.long() * self.context_radix).sum(-1)
 
-    def sample_controls(self, contexts: torch.Tensor, generator: torch.Generator | None = None):
+    def sample_controls(
+        self,
+        contexts: torch.Tensor,
+        generator: torch.Generator | None = None,
+        uniform: torch.Tensor | None = None,
+    ):
         """Draw one control cell (model space) from the pool of each context."""
-        return self.control_pool.sample(contexts, generator)
+        return self.control_pool.sample(contexts, generator, uniform=uniform)
 
     # ------------------------------------------------------------------ sequences
     def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:

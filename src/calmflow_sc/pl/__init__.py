@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ._embedding import joint_embedding
+from ._interactions import interactions
 from ._mean_change import mean_change, mean_change_heatmap
 from ._metrics import metrics_comparison
 
-__all__ = ["joint_embedding", "mean_change", "mean_change_heatmap", "metrics_comparison"]
+__all__ = [
+    "interactions",
+    "joint_embedding",
+    "mean_change",
+    "mean_change_heatmap",
+    "metrics_comparison",
+]
