@@ -117,8 +117,11 @@ class TrainingCheckpoint(Callback):
             self.save(trainer, finished)
 
     def save(self, trainer: Any, finished_epochs: int) -> None:
-        """Write the model and training state now."""
+        """Write the model and training state now (on the first process only, under DDP)."""
         from safetensors.torch import save_file
+
+        if not trainer.is_global_zero:
+            return
 
         from ._persistence import save_model
 
