@@ -169,11 +169,27 @@ def simulated_task(cell_types: list[str] | None) -> Task:
     return cell_type_task("simulated", adata, cell_types)
 
 
-def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
-    """Norman 2019 K562 pairs with seen singles, held out in folds."""
+def _norman_k562() -> AnnData:
+    """The K562 cells of the shared Norman 2019 file, conditions as plain categories."""
     full = cfs.datasets.norman2019_devel()
     adata = full[(full.obs["cell_type"] == "k562").to_numpy()].copy()
     adata.obs["condition"] = adata.obs["condition"].astype(str).astype("category")
+    return adata
+
+
+def _training_perturbations(conditions: np.ndarray) -> Callable:
+    """Without cell types: every perturbation of a split's training cells, from its query."""
+
+    def training_conditions(split):
+        seen = sorted(set(conditions[split.train]) - {"control"})
+        return [(p, split.query, split.train[conditions[split.train] == p]) for p in seen]
+
+    return training_conditions
+
+
+def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
+    """Norman 2019 K562 pairs with seen singles, held out in folds."""
+    adata = _norman_k562()
     splits = cfs.data.heldout_combination_splits(
         adata, "condition", "control", n_folds=n_folds, seed=fold_seed
     )
@@ -184,18 +200,12 @@ def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
         singles = perturbation.split("+")
         return np.sum([_group_mean(adata, conditions == s) - control_mean for s in singles], 0)
 
-    def training_conditions(split):
-        seen = sorted(set(conditions[split.train]) - {"control"})
-        return [(p, split.query, split.train[conditions[split.train] == p]) for p in seen]
-
-    return Task("norman", adata, splits, None, reference, training_conditions)
+    return Task("norman", adata, splits, None, reference, _training_perturbations(conditions))
 
 
 def norman_unseen_task(components: list[str] | None = None) -> Task:
     """Norman 2019 K562: each single gene held out completely, with every pair holding it."""
-    full = cfs.datasets.norman2019_devel()
-    adata = full[(full.obs["cell_type"] == "k562").to_numpy()].copy()
-    adata.obs["condition"] = adata.obs["condition"].astype(str).astype("category")
+    adata = _norman_k562()
     splits = cfs.data.heldout_component_splits(adata, "condition", "control", components=components)
     conditions = adata.obs["condition"].astype(str).to_numpy()
     control_mean = _group_mean(adata, conditions == "control")
@@ -206,11 +216,9 @@ def norman_unseen_task(components: list[str] | None = None) -> Task:
         others = [s for s in singles if s != perturbation]
         return np.mean([_group_mean(adata, conditions == s) - control_mean for s in others], 0)
 
-    def training_conditions(split):
-        seen = sorted(set(conditions[split.train]) - {"control"})
-        return [(p, split.query, split.train[conditions[split.train] == p]) for p in seen]
-
-    return Task("norman_unseen", adata, splits, None, reference, training_conditions)
+    return Task(
+        "norman_unseen", adata, splits, None, reference, _training_perturbations(conditions)
+    )
 
 
 def parse_model(spec: str) -> tuple[str, dict]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+
 import numpy as np
 import pandas as pd
 import torch
@@ -95,3 +98,13 @@ def tiny_module(
         **kwargs,
     )
     return module.eval()
+
+
+def malicious_pickle(marker) -> bytes:
+    """A pickle whose loading creates the file ``marker`` (through ``os.system``)."""
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    return pickle.dumps({"model_state_dict": Exploit()})

@@ -262,17 +262,13 @@ def test_unknown_perturbation_fails(kang_files, trained, tmp_path):
 
 @pytest.mark.realdata
 def test_malicious_pickle_in_a_model_directory_does_not_run(kang_files, trained, tmp_path):
-    import os
-    import pickle
     import shutil
 
-    class Exploit:
-        def __reduce__(self):
-            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+    from helpers import malicious_pickle
 
     model = tmp_path / "model"
     shutil.copytree(trained, model)
-    (model / "model.pt").write_bytes(pickle.dumps(Exploit()))
+    (model / "model.pt").write_bytes(malicious_pickle(tmp_path / "pwned"))
     out = tmp_path / "o.h5ad"
     query = kang_files / "query.h5ad"
     result = _cli("predict", model, query, "--perturbation", "stimulated", "--out", out)

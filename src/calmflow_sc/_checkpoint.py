@@ -40,9 +40,19 @@ MANIFEST = "manifest.json"
 ATTRIBUTES = "model.json"
 WEIGHTS = "weights.safetensors"
 LEGACY_MODEL = "model.pt"
+LANGUAGE_MODEL_DIR = "language_model"
+ADATA_FILE = "adata.h5ad"
+MDATA_FILE = "mdata.h5mu"
 # names that belong to a save (this format or 0.1.0's), with the save's prefix
-SAVE_NAMES = (MANIFEST, ATTRIBUTES, WEIGHTS, LEGACY_MODEL, "language_model", "adata.h5ad")
-SAVE_NAMES += ("mdata.h5mu",)
+SAVE_NAMES = (
+    MANIFEST,
+    ATTRIBUTES,
+    WEIGHTS,
+    LEGACY_MODEL,
+    LANGUAGE_MODEL_DIR,
+    ADATA_FILE,
+    MDATA_FILE,
+)
 _CHUNK = 1 << 20
 
 

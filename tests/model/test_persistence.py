@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pickle
 
 import numpy as np
 import pytest
@@ -12,17 +10,7 @@ from scvi.model.base import BaseModelClass
 
 from calmflow_sc import CaLMFlowPerturb, CheckpointError
 from calmflow_sc import _checkpoint as checkpoint
-from helpers import gen_adata, setup, trained_model
-
-
-def malicious_pickle(marker) -> bytes:
-    """A pickle whose loading creates ``marker`` (through os.system)."""
-
-    class Exploit:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    return pickle.dumps({"model_state_dict": Exploit()})
+from helpers import gen_adata, malicious_pickle, setup, trained_model
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,30 @@ def _controls(perturbation: np.ndarray, control_value: str) -> np.ndarray:
     return is_control
 
 
+def _held_out(
+    name: str,
+    removed: np.ndarray,
+    test: np.ndarray,
+    is_control: np.ndarray,
+    cell_type: np.ndarray | None,
+    perturbations: tuple[str, ...],
+) -> Split:
+    """A split whose ``removed`` cells leave training, ``test`` being the truth to predict.
+
+    The query is the control cells, of the test cells' cell types when cell types are given.
+    """
+    query = is_control.copy()
+    if cell_type is not None:
+        query &= np.isin(cell_type, np.unique(cell_type[test]))
+    return Split(
+        name=name,
+        train=np.flatnonzero(~removed),
+        test=np.flatnonzero(test),
+        query=np.flatnonzero(query),
+        perturbations=perturbations,
+    )
+
+
 def heldout_cell_type_splits(
     adata: AnnData,
     perturbation_key: str = "condition",
@@ -174,18 +198,8 @@ def heldout_combination_splits(
     splits = []
     for name, group in zip(names, groups, strict=True):
         test = np.isin(perturbation, group)
-        query = is_control.copy()
-        if cell_type is not None:
-            query &= np.isin(cell_type, np.unique(cell_type[test]))
-        splits.append(
-            Split(
-                name=str(name),
-                train=np.flatnonzero(~test),
-                test=np.flatnonzero(test),
-                query=np.flatnonzero(query),
-                perturbations=tuple(str(g) for g in group),
-            )
-        )
+        held_out = tuple(str(g) for g in group)
+        splits.append(_held_out(str(name), test, test, is_control, cell_type, held_out))
     return splits
 
 
@@ -229,9 +243,9 @@ def heldout_component_splits(
     ValueError
         If a requested component is not measured alone, or none is.
     """
-    perturbation = _column(adata, perturbation_key)
-    is_control = _controls(perturbation, str(control_value))
     control_value = str(control_value)
+    perturbation = _column(adata, perturbation_key)
+    is_control = _controls(perturbation, control_value)
     singles = sorted({p for p in perturbation if delimiter not in p and p != control_value})
     if components is None:
         components = singles
@@ -249,16 +263,5 @@ def heldout_component_splits(
     for component in sorted(map(str, components)):
         contains = np.array([component in p for p in parts])
         test = perturbation == component
-        query = is_control.copy()
-        if cell_type is not None:
-            query &= np.isin(cell_type, np.unique(cell_type[test]))
-        splits.append(
-            Split(
-                name=component,
-                train=np.flatnonzero(~contains),
-                test=np.flatnonzero(test),
-                query=np.flatnonzero(query),
-                perturbations=(component,),
-            )
-        )
+        splits.append(_held_out(component, contains, test, is_control, cell_type, (component,)))
     return splits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import pickle
 import signal
@@ -23,7 +24,13 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
 from .._anndata import get_expression, modality_with_obs
-from .._checkpoint import CheckpointError, has_manifest
+from .._checkpoint import (
+    LANGUAGE_MODEL_DIR,
+    LEGACY_MODEL,
+    CheckpointError,
+    has_manifest,
+    read_manifest,
+)
 from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
 from .._outputs import (
     check_count,
@@ -49,7 +56,7 @@ from ..train import (
     RestoreBestWeights,
     default_max_epochs,
 )
-from ._persistence import LANGUAGE_MODEL_DIR, read_saved_model, save_model, warn_legacy
+from ._persistence import read_saved_model, save_model, warn_legacy
 from ._prompt_table import condition_table
 from ._training_checkpoint import TrainingCheckpoint, read_training_state
 from ._validation import (
@@ -67,6 +74,17 @@ from ._validation import (
 _SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "saved_language_model", default=None
 )
+
+
+@contextlib.contextmanager
+def _saved_language_model(path: Path, prefix: str):
+    """While loading: build the backbone from the save's ``language_model/``, if it has one."""
+    saved = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
+    token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
+    try:
+        yield
+    finally:
+        _SAVED_LANGUAGE_MODEL.reset(token)
 
 
 class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
@@ -674,7 +692,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         keys = self.prompt_builder.keys[1:]
         obs = self._as_anndata(self.adata).obs
         if keys:
-            first = {int(c): i for i, c in reversed(list(enumerate(contexts)))}
+            unique, first = np.unique(contexts, return_index=True)  # a cell of each context
+            first = dict(zip(unique.tolist(), first.tolist(), strict=True))
             names = [
                 ", ".join(f"{key}={obs[key].iloc[first[int(c)]]}" for key in keys) for c in lacking
             ]
@@ -852,9 +871,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
 
     def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
         """Load a training checkpoint's weights and history into this model; its state."""
-        state = read_training_state(directory)
+        manifest = read_manifest(directory)  # verified once for both reads
+        state = read_training_state(directory, manifest)
         attributes, var_names, weights, _ = read_saved_model(
-            type(self), Path(directory), "", self.module.control_start.device
+            type(self), Path(directory), "", self.module.control_start.device, manifest
         )
         if [str(name) for name in np.asarray(var_names).ravel()] != list(self.var_names_):
             raise ValueError(
@@ -1133,6 +1153,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             The arguments of this call.
         """
         if isinstance(adata, MuData):
+            if inplace:  # before any work, as for an AnnData
+                self._check_outputs(self._expression_data(adata), key_added, overwrite)
             result = self.predict(
                 self._as_anndata(adata),
                 perturbation,
@@ -1148,7 +1170,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if not inplace:
                 return result
             rna = self._expression_data(adata)
-            self._check_outputs(rna, key_added, overwrite)
             record_outputs(rna, key_added, f"X_{key_added}")
             rna.layers[key_added] = result.layers[key_added]
             rna.obsm[f"X_{key_added}"] = result.obsm[f"X_{key_added}"]
@@ -1417,7 +1438,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         if (
             allow_pickle
             and not has_manifest(path, prefix)
-            and (path / f"{prefix}model.pt").is_file()
+            and (path / f"{prefix}{LEGACY_MODEL}").is_file()
         ):
             warn_legacy(path)
             return cls._load_pickled(path, adata, accelerator, device, prefix)
@@ -1434,12 +1455,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             _validate_var_names(adata, var_names)
             setup = getattr(cls, registry.get("setup_method_name", "setup_anndata"))
             setup(adata, source_registry=registry, **registry["setup_args"])
-        language_model = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
-        token = _SAVED_LANGUAGE_MODEL.set(language_model if language_model.is_dir() else None)
-        try:
+        with _saved_language_model(path, prefix):
             model = _initialize_model(cls, adata, registry, attributes, None)
-        finally:
-            _SAVED_LANGUAGE_MODEL.reset(token)
         model.module.on_load(model)
         model.module.load_state_dict(state)
         model.to_device(torch_device)
@@ -1458,16 +1475,13 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         prefix: str,
     ) -> CaLMFlowPerturb:
         """Load a calmflow-sc 0.1.0 save (a pickle; only behind ``allow_pickle=True``)."""
-        saved = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
-        token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
         try:
-            return super().load(
-                str(path), adata=adata, accelerator=accelerator, device=device, prefix=prefix
-            )
+            with _saved_language_model(path, prefix):
+                return super().load(
+                    str(path), adata=adata, accelerator=accelerator, device=device, prefix=prefix
+                )
         except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, AttributeError) as err:
             raise CheckpointError(
                 f"Could not read the 0.1.0 model in {str(path)!r}: its 'model.pt' is damaged "
                 f"or was not written by model.save ({type(err).__name__}: {err})."
             ) from err
-        finally:
-            _SAVED_LANGUAGE_MODEL.reset(token)

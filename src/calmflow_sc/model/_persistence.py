@@ -13,10 +13,14 @@ from anndata import AnnData, read_h5ad
 from mudata import MuData
 
 from .._checkpoint import (
+    ADATA_FILE,
     ATTRIBUTES,
+    LANGUAGE_MODEL_DIR,
     LEGACY_MODEL,
+    MDATA_FILE,
     WEIGHTS,
     CheckpointError,
+    has_manifest,
     read_manifest,
     write_checkpoint,
 )
@@ -24,10 +28,6 @@ from .._serialization import from_json_value, to_json_value
 
 if TYPE_CHECKING:
     from ._model import CaLMFlowPerturb
-
-LANGUAGE_MODEL_DIR = "language_model"
-ADATA_FILE = "adata.h5ad"
-MDATA_FILE = "mdata.h5mu"
 
 
 def model_attributes(model: CaLMFlowPerturb) -> dict[str, Any]:
@@ -92,18 +92,24 @@ def _legacy_error(path: Path) -> CheckpointError:
 
 
 def read_saved_model(
-    cls: type[CaLMFlowPerturb], directory: Path, prefix: str, device: torch.device
+    cls: type[CaLMFlowPerturb],
+    directory: Path,
+    prefix: str,
+    device: torch.device,
+    manifest: dict | None = None,
 ) -> tuple[dict, Any, dict[str, torch.Tensor], AnnData | MuData | None]:
-    """Verify and read a save: its attributes, gene names, tensors and saved data (if any)."""
+    """Verify and read a save: its attributes, gene names, tensors and saved data (if any).
+
+    ``manifest``, when the caller has already verified it (:func:`read_manifest`), saves
+    hashing every file again.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    if (
-        not (directory / f"{prefix}manifest.json").is_file()
-        and (directory / f"{prefix}{LEGACY_MODEL}").is_file()
-    ):
+    if not has_manifest(directory, prefix) and (directory / f"{prefix}{LEGACY_MODEL}").is_file():
         raise _legacy_error(directory)
-    manifest = read_manifest(directory, prefix)
+    if manifest is None:
+        manifest = read_manifest(directory, prefix)
     saved_class = manifest.get("model_class")
     if saved_class != cls.__name__:
         raise CheckpointError(

@@ -159,8 +159,10 @@ class TrainingCheckpoint(Callback):
         self._last_saved = finished_epochs
 
 
-def read_training_state(directory: str | Path) -> dict[str, Any]:
+def read_training_state(directory: str | Path, manifest: dict | None = None) -> dict[str, Any]:
     """Read a training checkpoint's state, verified against its manifest.
+
+    ``manifest``, when the caller has already verified it, saves hashing every file again.
 
     Returns
     -------
@@ -170,7 +172,8 @@ def read_training_state(directory: str | Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    if manifest is None:
+        manifest = read_manifest(directory)
     if STATE_JSON not in manifest["files"] or STATE_TENSORS not in manifest["files"]:
         raise CheckpointError(
             f"{str(directory)!r} is a saved model without training state; a training "
