@@ -206,12 +206,17 @@ def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
 def norman_unseen_task(components: list[str] | None = None) -> Task:
     """Norman 2019 K562: each single gene held out completely, with every pair holding it."""
     adata = _norman_k562()
-    splits = cfs.data.heldout_component_splits(adata, "condition", "control", components=components)
+    splits = cfs.data.heldout_component_splits(
+        adata, "condition", "control", components=components, include_combinations=True
+    )
     conditions = adata.obs["condition"].astype(str).to_numpy()
     control_mean = _group_mean(adata, conditions == "control")
     singles = sorted({c for c in conditions if "+" not in c and c != "control"})
 
     def reference(split, perturbation):
+        if "+" in perturbation:  # a pair with the unseen gene: the additive expectation
+            parts = perturbation.split("+")
+            return np.sum([_group_mean(adata, conditions == s) - control_mean for s in parts], 0)
         # the mean effect of the other singles: what the perturbed-mean baseline predicts
         others = [s for s in singles if s != perturbation]
         return np.mean([_group_mean(adata, conditions == s) - control_mean for s in others], 0)

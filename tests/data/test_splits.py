@@ -94,3 +94,16 @@ def test_heldout_component_splits_remove_every_cell_with_the_gene():
     assert "A+B" in set(labels[splits[2].train])  # holding out C keeps A+B
     with pytest.raises(ValueError, match="not measured alone"):
         heldout_component_splits(adata, "condition", "control", components=["A+B"])
+
+
+def test_heldout_component_splits_can_test_the_combinations_with_the_gene():
+    adata = gen_adata(n_cells=300, conditions=("control", "A", "B", "C", "A+B", "B+C"))
+    splits = heldout_component_splits(adata, "condition", "control", include_combinations=True)
+    labels = adata.obs["condition"].astype(str).to_numpy()
+    by_name = {split.name: split for split in splits}
+    assert by_name["B"].perturbations == ("B", "A+B", "B+C")
+    assert set(labels[by_name["B"].test]) == {"B", "A+B", "B+C"}
+    assert by_name["C"].perturbations == ("C", "B+C")
+    for split in splits:  # the training set is the same as without the combinations
+        assert not any(split.name in label.split("+") for label in labels[split.train])
+        assert not set(split.test) & set(split.train)

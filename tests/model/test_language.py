@@ -103,6 +103,7 @@ def test_default_model_save_is_self_contained(tmp_path, adata):
 def test_prompt_template_descriptions_and_prompts(adata):
     model = CaLMFlowPerturb(
         adata,
+        prompt_encoder="lm",
         prompt_template="A {cell_type} from donor {donor}, treated with {condition}: ",
         perturbation_descriptions={"IFNB": "interferon beta, a type I interferon"},
         n_layers=1,

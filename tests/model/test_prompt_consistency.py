@@ -21,14 +21,22 @@ def training_rows(model: CaLMFlowPerturb, adata) -> np.ndarray:
     return perturbation * model.module.n_contexts + contexts
 
 
-def unpadded(inputs: torch.Tensor, mask: torch.Tensor) -> list[list[float]]:
-    """Token ids without their padding; feature vectors (one-hot codes) as they are."""
-    if inputs.is_floating_point():
+def unpadded(model: CaLMFlowPerturb, inputs: torch.Tensor, mask: torch.Tensor) -> list[list]:
+    """Token ids without their padding, then any feature vector as it is."""
+    encoder = model.module.prompt_encoder
+    if encoder in ("minilm", "onehot"):
         return inputs.tolist()
-    return [row[m.bool()].tolist() for row, m in zip(inputs, mask, strict=True)]
+    n_features = model.module.n_perturbation_features
+    n_text = inputs.shape[1] - n_features
+    ids, features = inputs[:, :n_text], inputs[:, n_text:]
+    text_mask = mask[:, : ids.shape[1]]
+    return [
+        row[m.bool()].tolist() + f.tolist()
+        for row, m, f in zip(ids, text_mask, features, strict=True)
+    ]
 
 
-@pytest.mark.parametrize("prompt_encoder", ["lm", "onehot"])
+@pytest.mark.parametrize("prompt_encoder", ["lm", "onehot", "components"])
 @pytest.mark.parametrize("covariates", [None, ["donor"]])
 def test_every_registered_condition_gets_the_same_prompt_in_training_and_prediction(
     prompt_encoder, covariates
@@ -37,6 +45,8 @@ def test_every_registered_condition_gets_the_same_prompt_in_training_and_predict
     setup(adata, covariate_keys=covariates)
     model = CaLMFlowPerturb(adata, prompt_encoder=prompt_encoder, **TINY_MODEL)
     rows = training_rows(model, adata)
-    trained = unpadded(model.module.prompt_inputs[rows], model.module.prompt_mask[rows])
-    predicted = unpadded(*model._prompt_inputs(adata.obs))
+    trained = unpadded(model, model.module.prompt_inputs[rows], model.module.prompt_mask[rows])
+    predicted = unpadded(model, *model._prompt_inputs(adata.obs))
     assert trained == predicted
+    # training and prediction read one encoder object
+    assert model.condition_prompts.knowledge is model.module.knowledge

@@ -153,10 +153,17 @@ class PromptBuilder:
         return keys + list(self.covariate_keys)
 
     def render(
-        self, perturbation: str, cell_type: str | None = None, covariates: Sequence[str] = ()
+        self,
+        perturbation: str,
+        cell_type: str | None = None,
+        covariates: Sequence[str] = (),
+        treatment: str | None = None,
     ) -> str:
-        """Render one prompt."""
-        treatment = render_perturbation(str(perturbation), self.control_value, self.descriptions)
+        """Render one prompt; ``treatment`` replaces the perturbation's phrase."""
+        if treatment is None:
+            treatment = render_perturbation(
+                str(perturbation), self.control_value, self.descriptions
+            )
         if self.template is not None:
             values = {self.perturbation_key: treatment}
             if self.cell_type_key is not None:
@@ -171,8 +178,12 @@ class PromptBuilder:
             subject += f" ({described})"
         return f"Generate {subject} under {treatment}: "
 
-    def render_frame(self, conditions: pd.DataFrame) -> list[str]:
-        """Render the prompt of every row of a frame holding the prompt's columns."""
+    def render_frame(self, conditions: pd.DataFrame, treatment: str | None = None) -> list[str]:
+        """Render the prompt of every row of a frame holding the prompt's columns.
+
+        ``treatment`` replaces every row's perturbation phrase (the context-only prompt of
+        component codes, which carry the perturbation themselves).
+        """
         missing = [key for key in self.keys if key not in conditions.columns]
         if missing:
             raise KeyError(
@@ -190,7 +201,7 @@ class PromptBuilder:
             else [()] * len(conditions)
         )
         return [
-            self.render(perturbation, cell_type, covs)
+            self.render(perturbation, cell_type, covs, treatment)
             for perturbation, cell_type, covs in zip(
                 conditions[self.perturbation_key].astype(str), cell_types, covariates, strict=True
             )

@@ -210,12 +210,14 @@ def heldout_component_splits(
     cell_type_key: str | None = None,
     components: list[str] | None = None,
     delimiter: str = COMBINATION_SEPARATOR,
+    include_combinations: bool = False,
 ) -> list[Split]:
     """Hold out single perturbations completely: never measured, alone or in a combination.
 
     For each component ``A`` in turn, every cell whose perturbation contains ``A`` (``"A"``,
-    ``"A+B"``, ...) leaves the training set; the test cells are those of ``A`` alone, predicted
-    from the control cells. This is the setting of perturbations never measured, where only
+    ``"A+B"``, ...) leaves the training set; the test cells are those of ``A`` alone (and,
+    with ``include_combinations``, those of its combinations too), predicted from the control
+    cells. This is the setting of perturbations never measured, where only
     prior knowledge (a description, an embedding) can tell a model what ``A`` does.
 
     Parameters
@@ -233,6 +235,10 @@ def heldout_component_splits(
         Components to hold out; ``None`` for every component measured alone.
     delimiter
         Separator of the components of a combination.
+    include_combinations
+        Also test the combinations containing ``A`` (e.g. ``"A+B"`` with ``B`` seen alone):
+        combinations with one component never measured. They follow ``A`` in
+        ``perturbations``, sorted.
 
     Returns
     -------
@@ -263,5 +269,9 @@ def heldout_component_splits(
     for component in sorted(map(str, components)):
         contains = np.array([component in p for p in parts])
         test = perturbation == component
-        splits.append(_held_out(component, contains, test, is_control, cell_type, (component,)))
+        tested = (component,)
+        if include_combinations:
+            test = contains & ~is_control
+            tested += tuple(sorted(set(perturbation[contains]) - {component}))
+        splits.append(_held_out(component, contains, test, is_control, cell_type, tested))
     return splits

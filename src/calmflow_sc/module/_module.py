@@ -11,7 +11,13 @@ from torch import nn
 
 from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES, STEP_TARGETS
 from ..data import ControlPool, PCARepresentation
-from ..nn import CausalLMBackbone, PromptTokenTable, StateTokenizer, VariationalHead
+from ..nn import (
+    CausalLMBackbone,
+    ComponentKnowledge,
+    PromptTokenTable,
+    StateTokenizer,
+    VariationalHead,
+)
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -79,6 +85,18 @@ class CaLMFlowModule(BaseModuleClass):
         layer to ``n_prompt_tokens`` prefix tokens.
     n_prompt_tokens
         Number of prefix tokens of feature prompts.
+    knowledge
+        Prior knowledge of perturbation components (``"components"``), kept with the weights.
+    n_component_codes
+        Number of trained components, the multi-hot head of the perturbation features
+        (``"components"``).
+    n_perturbation_features
+        Length of the perturbation features that follow the context's token ids
+        (``"components"``; :attr:`~calmflow_sc.nn.ConditionPromptEncoder.n_perturbation_features`).
+    code_dropout
+        Training probability of hiding a sequence's trained-component codes, so that the
+        perturbation is read from its components' knowledge alone, as it must be for a
+        component never measured (``"components"`` with knowledge only).
     """
 
     def __init__(
@@ -101,6 +119,10 @@ class CaLMFlowModule(BaseModuleClass):
         causal_context: str = "full",
         prompt_encoder: str = "lm",
         n_prompt_tokens: int = 4,
+        knowledge: ComponentKnowledge | None = None,
+        n_component_codes: int = 0,
+        n_perturbation_features: int = 0,
+        code_dropout: float = 0.0,
     ):
         super().__init__()
         if prompt_encoder not in PROMPT_ENCODERS:
@@ -140,18 +162,23 @@ class CaLMFlowModule(BaseModuleClass):
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
         self.prompt_tokens: PromptTokenTable | None = None
-        if prompt_encoder == "lm":
+        self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
+        self.n_component_codes = int(n_component_codes)
+        self.code_dropout = float(code_dropout)
+        self.n_perturbation_features = 0
+        if prompt_encoder == "components":
+            self.n_perturbation_features = int(n_perturbation_features)
+            self.register_buffer("prompt_inputs", prompt_inputs.float(), persistent=False)
+            self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
+            n_text = prompt_inputs.shape[1] - self.n_perturbation_features
+            self.component_projection = nn.Linear(
+                self.n_perturbation_features, self.n_prompt_tokens * hidden_size
+            )
+            self._init_text_prompt(backbone, prompt_inputs[:, :n_text].long())
+        elif prompt_encoder == "lm":
             self.register_buffer("prompt_inputs", prompt_inputs.long(), persistent=False)
             self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
-            if backbone.finetune == "full":
-                # the prompts' own rows train; the rest of the token table stays out of the
-                # optimizer
-                self.prompt_tokens = PromptTokenTable(
-                    backbone.transformer.get_input_embeddings(), self.prompt_inputs.flatten()
-                )
-                self.prompt_projection = nn.Identity()
-            else:
-                self.prompt_projection = _identity_linear(hidden_size)
+            self._init_text_prompt(backbone, self.prompt_inputs)
         else:
             self.register_buffer("prompt_inputs", prompt_inputs.float(), persistent=False)
             self.register_buffer(
@@ -169,13 +196,32 @@ class CaLMFlowModule(BaseModuleClass):
         self.register_buffer("control_start", torch.zeros(self.n_contexts, dtype=torch.long))
         self.register_buffer("control_count", torch.zeros(self.n_contexts, dtype=torch.long))
 
+    def _init_text_prompt(self, backbone: CausalLMBackbone, token_ids: torch.Tensor) -> None:
+        """Embedding of prompt tokens: their own trainable rows, or a map after the table."""
+        if backbone.finetune == "full":
+            # the prompts' own rows train; the rest of the token table stays out of the
+            # optimizer
+            self.prompt_tokens = PromptTokenTable(
+                backbone.transformer.get_input_embeddings(), token_ids.flatten()
+            )
+            self.prompt_projection = nn.Identity()
+        else:
+            self.prompt_projection = _identity_linear(backbone.hidden_size)
+
     # ------------------------------------------------------------------ data-dependent state
     _RESIZABLE_BUFFERS = ("control_states",)
 
     def load_state_dict(
         self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False
     ):
-        """Load parameters, resizing buffers whose size depends on the training cells."""
+        """Load parameters, resizing buffers whose size depends on the training cells.
+
+        Saves written before component knowledge existed (calmflow-sc 0.2) get an empty one.
+        """
+        if not any(key.startswith("knowledge.") for key in state_dict):
+            state_dict = dict(state_dict) | {
+                f"knowledge.{key}": value for key, value in self.knowledge.state_dict().items()
+            }
         for name in self._RESIZABLE_BUFFERS:
             if name in state_dict:
                 setattr(
@@ -224,11 +270,51 @@ class CaLMFlowModule(BaseModuleClass):
     def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:
         """Prompt tokens ``(N, L, H)`` from token ids or feature vectors."""
         if self.prompt_encoder == "lm":
-            if self.prompt_tokens is not None:
-                return self.prompt_tokens(prompt_inputs, self.backbone.embed_tokens)
-            return self.prompt_projection(self.backbone.embed_tokens(prompt_inputs))
+            return self._embed_text(prompt_inputs)
+        if self.prompt_encoder == "components":
+            n_text = prompt_inputs.shape[1] - self.n_perturbation_features
+            text = self._embed_text(prompt_inputs[:, :n_text].long())
+            features = prompt_inputs[:, n_text:].to(self.component_projection.weight.dtype)
+            codes = self.component_projection(features).view(
+                len(features), self.n_prompt_tokens, -1
+            )
+            return torch.cat([text, codes.to(text.dtype)], dim=1)
         tokens = self.prompt_projection(prompt_inputs.to(self.prompt_projection.weight.dtype))
         return tokens.view(len(prompt_inputs), self.n_prompt_tokens, -1)
+
+    def _embed_text(self, token_ids: torch.Tensor) -> torch.Tensor:
+        if self.prompt_tokens is not None:
+            return self.prompt_tokens(token_ids, self.backbone.embed_tokens)
+        return self.prompt_projection(self.backbone.embed_tokens(token_ids))
+
+    def hide_codes(
+        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hide the trained-component codes of a random ``code_dropout`` of the sequences.
+
+        Only in training, for ``"components"`` prompts with knowledge: those sequences read
+        their perturbation from its components' knowledge alone.
+
+        Returns
+        -------
+        Distinct prompts, masks and the prompt of each sequence, as
+        :meth:`distinct_prompts`.
+        """
+        inputs, mask = prompt_inputs[rows].clone(), prompt_mask[rows]
+        start = inputs.shape[1] - self.n_perturbation_features
+        hidden = torch.rand(len(inputs), device=inputs.device) < self.code_dropout
+        inputs[hidden, start : start + self.n_component_codes] = 0.0
+        return self.distinct_prompts(inputs, mask)
+
+    @property
+    def hides_codes(self) -> bool:
+        """Whether training hides trained-component codes (:meth:`hide_codes`)."""
+        return (
+            self.prompt_encoder == "components"
+            and self.code_dropout > 0
+            and self.knowledge.dim > 0
+            and self.n_component_codes > 0
+        )
 
     def distinct_prompts(
         self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor
@@ -239,11 +325,9 @@ class CaLMFlowModule(BaseModuleClass):
         -------
         Distinct inputs and masks, and the row of each sequence among them, ``(N,)``.
         """
-        key = (
-            prompt_inputs
-            if self.prompt_encoder != "lm"
-            else torch.cat([prompt_inputs, prompt_mask], 1)
-        )
+        key = prompt_inputs.float()
+        if self.prompt_encoder in ("lm", "components"):
+            key = torch.cat([key, prompt_mask.to(key.dtype)], 1)
         _, rows = torch.unique(key, dim=0, return_inverse=True)
         first = torch.full((int(rows.max()) + 1,), len(rows), dtype=torch.long, device=rows.device)
         first = first.scatter_reduce(0, rows, torch.arange(len(rows), device=rows.device), "amin")
@@ -415,9 +499,10 @@ class CaLMFlowModule(BaseModuleClass):
         validation loss) the latents are their means, so that the loss is deterministic.
         """
         distinct, rows = torch.unique(condition.long().view(-1), return_inverse=True)
-        hidden = self.sequence_hidden(
-            self.prompt_inputs[distinct], self.prompt_mask[distinct], states[:, :-1], rows=rows
-        )
+        inputs, mask = self.prompt_inputs[distinct], self.prompt_mask[distinct]
+        if self.training and self.hides_codes:
+            inputs, mask, rows = self.hide_codes(inputs, mask, rows)
+        hidden = self.sequence_hidden(inputs, mask, states[:, :-1], rows=rows)
         temperature = 1.0 if self.variational_head and self.training else 0.0
         sample = self.head.encode(hidden, temperature=temperature)
         return {"states": states, "sample": sample}

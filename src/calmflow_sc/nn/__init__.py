@@ -8,6 +8,8 @@ from ._backbone import (
     LanguageModelNotFoundError,
     default_backbone_config,
 )
+from ._component_knowledge import ComponentKnowledge, UnknownComponentError
+from ._condition_encoder import ConditionPromptEncoder
 from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
 from ._token_table import PromptTokenTable
@@ -17,10 +19,13 @@ from ._variational_head import VariationalHead, VariationalSample
 __all__ = [
     "FINETUNE_MODES",
     "CausalLMBackbone",
+    "ComponentKnowledge",
+    "ConditionPromptEncoder",
     "LanguageModelNotFoundError",
     "MiniLMEncoder",
     "PromptTokenTable",
     "StateTokenizer",
+    "UnknownComponentError",
     "VariationalHead",
     "VariationalSample",
     "default_backbone_config",

@@ -1,0 +1,291 @@
+"""What a model knows about perturbation components besides their measurements."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+TextEncoder = Callable[[list[str]], torch.Tensor]
+
+
+class UnknownComponentError(ValueError):
+    """A perturbation component the model has neither measured nor been told about."""
+
+
+def as_embedding_frame(embeddings: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+    """Check user-supplied component embeddings and return them as a float frame.
+
+    Parameters
+    ----------
+    embeddings
+        A mapping from component name to vector, or a frame indexed by component name with
+        one column per dimension.
+
+    Returns
+    -------
+    A ``float32`` frame indexed by component name (str).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For anything that is not a table of finite numbers with unique, non-empty names.
+    """
+    if isinstance(embeddings, pd.DataFrame):
+        frame = embeddings
+    elif isinstance(embeddings, Mapping):
+        lengths = {len(np.atleast_1d(np.asarray(v))) for v in embeddings.values()}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"perturbation_embeddings vectors have different lengths {sorted(lengths)}; "
+                "give every component a vector of the same length."
+            )
+        frame = pd.DataFrame.from_dict(
+            {k: np.atleast_1d(np.asarray(v)) for k, v in embeddings.items()}, orient="index"
+        )
+    else:
+        raise TypeError(
+            "perturbation_embeddings must be a mapping from component name to vector or a "
+            f"DataFrame indexed by component name, got {type(embeddings).__name__}."
+        )
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError("perturbation_embeddings is empty.")
+    names = frame.index.astype(str).str.strip()
+    if (names == "").any():
+        raise ValueError("perturbation_embeddings has an empty component name.")
+    if names.duplicated().any():
+        raise ValueError(
+            f"perturbation_embeddings names {sorted(set(names[names.duplicated()]))[:5]} "
+            "more than once."
+        )
+    try:
+        values = frame.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"perturbation_embeddings must hold numbers only ({err}).") from err
+    bad = names[~np.isfinite(values).all(axis=1)]
+    if len(bad):
+        raise ValueError(f"perturbation_embeddings of {list(bad[:5])} are not all finite.")
+    return pd.DataFrame(values.astype(np.float32), index=names)
+
+
+def check_descriptions(descriptions: Mapping[str, str]) -> dict[str, str]:
+    """Check free-text component descriptions; return them with stripped names."""
+    if not isinstance(descriptions, Mapping):
+        raise TypeError(
+            "perturbation_descriptions must map component names to text, got "
+            f"{type(descriptions).__name__}."
+        )
+    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ValueError(f"perturbation_descriptions must map to non-empty text; check {bad[:5]}.")
+    return {str(k).strip(): v for k, v in descriptions.items()}
+
+
+def description_text(name: str, description: str) -> str:
+    """The sentence a component's description is embedded from."""
+    return f"{name}: {description}"
+
+
+class ComponentKnowledge(nn.Module):
+    """A vector of prior knowledge for each named perturbation component.
+
+    Each component gets the concatenation of up to two blocks: its user-supplied embedding
+    (e.g. a gene embedding) and the sentence embedding of its description. Each block is
+    centred and scaled by statistics of the components known when the model was built (so
+    that components added later are on the same scale), and a component lacking a block gets
+    zeros there (the average component). The vectors, names and statistics are buffers: they
+    travel with the model's weights, so that a loaded model needs neither the embeddings nor
+    the sentence encoder for the components it was given.
+
+    Parameters
+    ----------
+    embedding_dim
+        Length of the user-supplied embeddings (0 without).
+    description_dim
+        Length of the description embeddings (0 without descriptions).
+    """
+
+    def __init__(self, embedding_dim: int = 0, description_dim: int = 0):
+        super().__init__()
+        self.embedding_dim = int(embedding_dim)
+        self.description_dim = int(description_dim)
+        self.names: list[str] = []
+        self.register_buffer("vectors", torch.zeros(0, self.dim))
+        self.register_buffer("centers", torch.zeros(self.dim))
+        self.register_buffer("scales", torch.ones(2))
+        self.register_buffer("encoded_names", torch.zeros(0, dtype=torch.uint8))
+        self.register_buffer("block_dims", torch.tensor([self.embedding_dim, self.description_dim]))
+
+    @property
+    def dim(self) -> int:
+        """Length of a component's vector."""
+        return self.embedding_dim + self.description_dim
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._row_of
+
+    @property
+    def _row_of(self) -> dict[str, int]:
+        return {name: row for row, name in enumerate(self.names)}
+
+    @classmethod
+    def build(
+        cls,
+        descriptions: Mapping[str, str] | None = None,
+        embeddings: pd.DataFrame | None = None,
+        encode_texts: Callable[[], TextEncoder] | None = None,
+    ) -> ComponentKnowledge:
+        """Knowledge of every component that ``descriptions`` or ``embeddings`` name.
+
+        Parameters
+        ----------
+        descriptions
+            Free text per component, embedded by ``encode_texts()``.
+        embeddings
+            A frame from :func:`as_embedding_frame`.
+        encode_texts
+            Returns the sentence encoder (called only when there are descriptions).
+        """
+        description_dim = 0
+        encoded = None
+        if descriptions:
+            encoder = encode_texts()
+            texts = [description_text(k, v) for k, v in descriptions.items()]
+            encoded = encoder(texts).float()
+            description_dim = encoded.shape[1]
+        embedding_dim = embeddings.shape[1] if embeddings is not None else 0
+        knowledge = cls(embedding_dim, description_dim)
+        if knowledge.dim == 0:
+            return knowledge
+        with torch.no_grad():
+            scales = torch.ones(2)
+            centers = torch.zeros(knowledge.dim)
+            blocks = []
+            if embeddings is not None:
+                blocks.append((0, torch.as_tensor(embeddings.to_numpy())))
+            if encoded is not None:
+                blocks.append((1, encoded))
+            start = 0
+            for which, values in blocks:
+                center = values.mean(0)
+                spread = (values - center).norm(dim=1).mean()
+                width = values.shape[1]
+                centers[start : start + width] = center
+                scales[which] = spread if spread > 0 else 1.0
+                start += width
+            knowledge.centers.copy_(centers)
+            knowledge.scales.copy_(scales)
+        knowledge._add(
+            dict(zip(descriptions, encoded, strict=True)) if encoded is not None else {},
+            embeddings,
+        )
+        return knowledge
+
+    def add(
+        self,
+        descriptions: Mapping[str, str] | None = None,
+        embeddings: pd.DataFrame | None = None,
+        encode_texts: Callable[[], TextEncoder] | None = None,
+    ) -> list[str]:
+        """Add (or replace) the knowledge of components; return their names.
+
+        Raises
+        ------
+        ValueError
+            If the model was built without the kind of knowledge given, or the embeddings
+            have another length.
+        """
+        if descriptions and self.description_dim == 0:
+            raise ValueError(
+                "This model was built without perturbation_descriptions, so it has no use for "
+                "new ones; build it with perturbation_descriptions=... to read descriptions."
+            )
+        if embeddings is not None and self.embedding_dim == 0:
+            raise ValueError(
+                "This model was built without perturbation_embeddings; build it with "
+                "perturbation_embeddings=... to read embeddings."
+            )
+        if embeddings is not None and embeddings.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"perturbation_embeddings have {embeddings.shape[1]} dimensions; this model "
+                f"was built with {self.embedding_dim}."
+            )
+        encoded = {}
+        if descriptions:
+            texts = [description_text(k, v) for k, v in descriptions.items()]
+            encoded = dict(zip(descriptions, encode_texts()(texts).float(), strict=True))
+        return self._add(encoded, embeddings)
+
+    def _add(self, encoded: dict[str, torch.Tensor], embeddings: pd.DataFrame | None) -> list[str]:
+        names = list(
+            dict.fromkeys([*(embeddings.index if embeddings is not None else []), *encoded])
+        )
+        row_of = self._row_of
+        vectors = self.vectors.detach().clone()
+        new_rows = torch.zeros(len(names), self.dim)
+        for i, name in enumerate(names):
+            if name in row_of:  # keep the block not given now
+                new_rows[i] = vectors[row_of[name]]
+        e_dim = self.embedding_dim
+        if embeddings is not None:
+            raw = torch.as_tensor(embeddings.to_numpy())
+            scaled = (raw - self.centers[:e_dim]) / self.scales[0]
+            position = {name: i for i, name in enumerate(names)}
+            for name, row in zip(embeddings.index, scaled, strict=True):
+                new_rows[position[name], :e_dim] = row
+        for i, name in enumerate(names):
+            if name in encoded:
+                new_rows[i, e_dim:] = (encoded[name] - self.centers[e_dim:]) / self.scales[1]
+        kept = [row for name, row in row_of.items() if name not in set(names)]
+        order = [self.names[row] for row in kept] + names
+        self.vectors = torch.cat([vectors[kept], new_rows.to(vectors.device)])
+        self._set_names(order)
+        return names
+
+    def _set_names(self, names: list[str]) -> None:
+        self.names = list(names)
+        data = json.dumps(self.names).encode()
+        self.encoded_names = torch.tensor(list(data), dtype=torch.uint8)
+
+    def lookup(self, names: list[str]) -> torch.Tensor:
+        """The vectors of ``names``, ``(len(names), dim)``.
+
+        Raises
+        ------
+        UnknownComponentError
+            If a name has no knowledge.
+        """
+        row_of = self._row_of
+        missing = [name for name in names if name not in row_of]
+        if missing:
+            raise UnknownComponentError(f"No knowledge of {missing}.")
+        index = torch.as_tensor([row_of[name] for name in names], dtype=torch.long)
+        return self.vectors.detach().cpu()[index]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the number of components is the save's, not the freshly built module's
+        for name in ("vectors", "centers", "encoded_names"):
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.centers.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        data = bytes(self.encoded_names.cpu().tolist())
+        self.names = json.loads(data.decode()) if data else []
+        self.embedding_dim, self.description_dim = (int(d) for d in self.block_dims)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor], prefix: str) -> ComponentKnowledge:
+        """Rebuild saved knowledge from the tensors under ``prefix`` of a state dict."""
+        knowledge = cls()
+        knowledge.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        )
+        return knowledge

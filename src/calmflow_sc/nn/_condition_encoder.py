@@ -1,0 +1,232 @@
+"""One encoder of conditions into prompt inputs, for training and for prediction alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import ConditionEncoder, PromptBuilder
+from ._component_knowledge import ComponentKnowledge, UnknownComponentError
+
+#: The perturbation's phrase in the context prompt of component codes (the codes follow it).
+CONTEXT_TREATMENT = "the perturbation that follows"
+#: Temperature of the softmax of knowledge cosines that weighs a component's neighbours.
+NEIGHBOUR_TEMPERATURE = 0.1
+
+Tokenize = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
+TextEmbedder = Callable[[list[str]], torch.Tensor]
+
+
+class ConditionPromptEncoder:
+    """Turn conditions (perturbation, cell type, covariates) into a model's prompt inputs.
+
+    The model's table of training prompts and every prompt of :meth:`predict` and
+    :meth:`generate` are built by this one object, so that a registered condition gets the
+    same input in both.
+
+    ``kind`` is the model's ``prompt_encoder``:
+
+    ``"lm"``
+        The rendered prompt's token ids and attention mask, left-padded (the paper).
+    ``"minilm"``
+        The rendered prompt's all-MiniLM-L6-v2 embedding.
+    ``"onehot"``
+        One-hot codes of cell type and covariates and the multi-hot code of the components.
+    ``"components"``
+        The prompt's context part as token ids (``"Generate a B cell under the perturbation
+        that follows: "``), followed by the perturbation's features: the multi-hot code of its
+        trained components, its number of components, then the sum of its components'
+        knowledge vectors (:class:`ComponentKnowledge`). Both are sums over components, so that ``A+B`` and
+        ``B+A`` are one input by construction, and a component never trained enters through
+        its knowledge alone. The features are packed after the token ids in one float tensor
+        (exact for token ids below 2**24); the mask covers the tokens and the
+        ``n_prompt_tokens`` code tokens.
+
+    Parameters
+    ----------
+    kind
+        One of ``"lm"``, ``"minilm"``, ``"onehot"``, ``"components"``.
+    builder
+        Renders the text prompts.
+    tokenize
+        The language model's tokenizer (``CausalLMBackbone.tokenize``).
+    levels
+        Known values of every context column (cell type, covariates), for one-hot codes.
+    trained_components
+        Components of the training perturbations, in code order.
+    knowledge
+        Prior knowledge of components (``"components"`` only).
+    n_prompt_tokens
+        Prefix tokens of feature prompts.
+    embed_texts
+        Returns the sentence encoder (``"minilm"``).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        builder: PromptBuilder,
+        tokenize: Tokenize,
+        levels: dict[str, list[str]],
+        trained_components: Sequence[str],
+        knowledge: ComponentKnowledge | None = None,
+        n_prompt_tokens: int = 4,
+        embed_texts: Callable[[], TextEmbedder] | None = None,
+    ):
+        self.kind = kind
+        self.builder = builder
+        self.tokenize = tokenize
+        self.trained_components = [str(c) for c in trained_components]
+        self.onehot = ConditionEncoder(levels, self.trained_components, builder.control_value)
+        self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
+        self.n_prompt_tokens = int(n_prompt_tokens)
+        self.embed_texts = embed_texts
+
+    # ------------------------------------------------------------------ components
+    def components(self, perturbation: str) -> list[str]:
+        """The components of a perturbation (none for the control)."""
+        return self.onehot.components(perturbation)
+
+    @property
+    def n_codes(self) -> int:
+        """Number of trained components (the multi-hot part of the features)."""
+        return len(self.trained_components)
+
+    @property
+    def uses_neighbours(self) -> bool:
+        """Whether the features hold neighbour weights: whenever there is knowledge."""
+        return self.knowledge.dim > 0
+
+    @property
+    def n_perturbation_features(self) -> int:
+        """Length of a perturbation's features for ``"components"``."""
+        neighbours = self.n_codes if self.uses_neighbours else 0
+        return self.n_codes + 1 + neighbours + self.knowledge.dim
+
+    def neighbours(self, component: str) -> torch.Tensor:
+        """Weights of the trained components most like ``component`` (sum 1), ``(n_codes,)``.
+
+        A softmax of the cosine similarities of the knowledge vectors, over the trained
+        components with knowledge other than ``component`` itself.
+        """
+        weights = torch.zeros(self.n_codes)
+        candidates = [
+            i
+            for i, name in enumerate(self.trained_components)
+            if name in self.knowledge and name != component
+        ]
+        if component not in self.knowledge or not candidates:
+            return weights
+        names = [self.trained_components[i] for i in candidates]
+        vectors = torch.nn.functional.normalize(self.knowledge.lookup([component, *names]), dim=1)
+        similarity = vectors[1:] @ vectors[0]
+        weights[candidates] = torch.softmax(similarity / NEIGHBOUR_TEMPERATURE, dim=0)
+        return weights
+
+    def unknown_components(self, perturbations: Sequence[str]) -> list[str]:
+        """Components that are neither trained nor described, in order of appearance."""
+        trained = set(self.trained_components)
+        unknown = {}
+        for perturbation in dict.fromkeys(map(str, perturbations)):
+            for part in self.components(perturbation):
+                if part not in trained and part not in self.knowledge:
+                    unknown[part] = None
+        return list(unknown)
+
+    def check_components(self, perturbations: Sequence[str]) -> None:
+        """Refuse components the model cannot represent (``"components"`` only).
+
+        Raises
+        ------
+        UnknownComponentError
+            Naming each such component and how to describe it.
+        """
+        if self.kind != "components":
+            return
+        unknown = self.unknown_components(perturbations)
+        if not unknown:
+            return
+        if self.knowledge.dim == 0:
+            how = (
+                "This model was built without perturbation_descriptions or "
+                "perturbation_embeddings, so it can only predict trained components; build it "
+                "with one of them to predict components never measured."
+            )
+        else:
+            kinds = []
+            if self.knowledge.description_dim:
+                kinds.append("descriptions={name: text}")
+            if self.knowledge.embedding_dim:
+                kinds.append(f"embeddings={{name: vector of {self.knowledge.embedding_dim}}}")
+            how = (
+                "Describe them with model.add_perturbation_knowledge("
+                + " or ".join(kinds)
+                + "), or name them in the constructor's perturbation_descriptions / "
+                "perturbation_embeddings."
+            )
+        raise UnknownComponentError(
+            f"Perturbation component(s) {unknown[:10]} were never measured in training and "
+            f"the model has no description or embedding of them. {how}"
+        )
+
+    def perturbation_features(self, perturbations: Sequence[str]) -> torch.Tensor:
+        """Features of perturbations: trained components' codes, their count, summed knowledge.
+
+        The count is read whether or not a component was trained, so that a component never
+        measured still says "one perturbation" (the trained codes may be hidden in training,
+        :meth:`~calmflow_sc.module.CaLMFlowModule.hide_codes`, the count never).
+
+        Returns
+        -------
+        ``(len(perturbations), n_perturbation_features)``, float32.
+        """
+        self.check_components(perturbations)
+        code_of = {name: i for i, name in enumerate(self.trained_components)}
+        unique, inverse = np.unique(np.asarray(perturbations, dtype=str), return_inverse=True)
+        features = torch.zeros(len(unique), self.n_perturbation_features)
+        for row, perturbation in enumerate(unique):
+            parts = self.components(perturbation)
+            for part in parts:
+                if part in code_of:
+                    features[row, code_of[part]] += 1.0
+            features[row, self.n_codes] = float(len(parts))
+            start = self.n_codes + 1
+            if self.uses_neighbours:
+                for part in parts:
+                    features[row, start : start + self.n_codes] += self.neighbours(part)
+                start += self.n_codes
+            described = [part for part in parts if part in self.knowledge]
+            if described and self.knowledge.dim:
+                features[row, start:] = self.knowledge.lookup(described).sum(0)
+        return features[torch.as_tensor(inverse.reshape(-1), dtype=torch.long)]
+
+    # ------------------------------------------------------------------ prompts
+    def __call__(self, conditions: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt inputs and mask of every row of ``conditions`` (the builder's columns).
+
+        Identical conditions are encoded once.
+        """
+        keys = self.builder.keys
+        frame = conditions[keys].astype(str).reset_index(drop=True)
+        rows = pd.factorize(frame.agg("\x1f".join, axis=1))[0]
+        unique = frame.iloc[np.unique(rows, return_index=True)[1]].reset_index(drop=True)
+        inputs, mask = self._encode(unique)
+        return inputs[rows], mask[rows]
+
+    def _encode(self, unique: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = self.builder.keys
+        feature_mask = torch.ones(len(unique), self.n_prompt_tokens, dtype=torch.long)
+        if self.kind == "onehot":
+            features = self.onehot.encode(unique[keys[1:]], unique[keys[0]].tolist())
+            return torch.as_tensor(features, dtype=torch.float32), feature_mask
+        if self.kind == "minilm":
+            return self.embed_texts()(self.builder.render_frame(unique)), feature_mask
+        if self.kind == "lm":
+            return self.tokenize(self.builder.render_frame(unique))
+        features = self.perturbation_features(unique[keys[0]].tolist())
+        ids, mask = self.tokenize(self.builder.render_frame(unique, treatment=CONTEXT_TREATMENT))
+        inputs = torch.cat([ids.float(), features], dim=1)
+        return inputs, torch.cat([mask, feature_mask], dim=1)

@@ -1,0 +1,172 @@
+"""Perturbations composed of components: order, knowledge of unmeasured ones, saving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import calmflow_sc.model._model as model_file
+from calmflow_sc import CaLMFlowPerturb
+from calmflow_sc.nn import UnknownComponentError
+from helpers import TINY_MODEL, gen_adata, setup, trained_model
+
+CONDITIONS = ("control", "IFNB", "TNF", "IFNB+TNF")
+
+
+def gene_vectors(names, dim=6, seed=1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(len(names), dim)), index=list(names))
+
+
+@pytest.fixture(scope="module")
+def composed():
+    """A tiny components model that knows IL2 (never measured) from its embedding."""
+    adata = gen_adata(conditions=CONDITIONS)
+    setup(adata)
+    torch.manual_seed(0)
+    model = trained_model(
+        adata,
+        prompt_encoder="components",
+        perturbation_embeddings=gene_vectors(["IFNB", "TNF", "IL2"]),
+    )
+    controls = adata[adata.obs["condition"] == "control"].copy()
+    return model, controls
+
+
+def test_a_combination_is_the_same_input_whatever_its_order(composed):
+    model, controls = composed
+    encoder = model.condition_prompts
+    features = encoder.perturbation_features(["IFNB+TNF", "TNF+IFNB", "IFNB", "TNF"])
+    assert torch.equal(features[0], features[1])
+    n_codes = encoder.n_codes
+    # codes and knowledge are sums over the components; the count says how many
+    assert torch.allclose(features[0, :n_codes], features[2, :n_codes] + features[3, :n_codes])
+    assert features[0, n_codes].item() == 2.0 and features[2, n_codes].item() == 1.0
+    first = model.predict(controls, "IFNB+IL2", inplace=False)
+    second = model.predict(controls, "IL2+IFNB", inplace=False)
+    np.testing.assert_array_equal(first.X, second.X)
+    np.testing.assert_array_equal(first.obsm["X_calmflow"], second.obsm["X_calmflow"])
+
+
+def test_an_unmeasured_component_is_read_from_its_knowledge_alone(composed):
+    model, controls = composed
+    encoder = model.condition_prompts
+    features = encoder.perturbation_features(["IL2"])[0]
+    assert torch.all(features[: encoder.n_codes] == 0)
+    assert torch.any(features[2 * encoder.n_codes + 1 :] != 0)
+    # its neighbours: a softmax over the trained components
+    neighbours = features[encoder.n_codes + 1 : 2 * encoder.n_codes + 1]
+    assert torch.all(neighbours > 0) and neighbours.sum().item() == pytest.approx(1.0)
+    predicted = model.predict(controls, "IL2", inplace=False)
+    assert np.isfinite(predicted.X).all()
+    assert not np.allclose(predicted.X, controls.X.toarray())
+    generated = model.generate(
+        pd.DataFrame({"condition": ["IL2", "IL2+TNF"], "cell_type": ["T cell", "B cell"]})
+    )
+    assert np.isfinite(generated.X).all()
+
+
+def test_a_trained_component_is_not_its_own_neighbour(composed):
+    model, _ = composed
+    encoder = model.condition_prompts
+    weights = encoder.neighbours("IFNB")
+    assert weights[encoder.trained_components.index("IFNB")] == 0
+    assert weights.sum().item() == pytest.approx(1.0)
+    assert torch.all(encoder.neighbours("UNKNOWN") == 0)
+
+
+def test_an_unknown_component_is_named_with_the_fix(composed):
+    model, controls = composed
+    with pytest.raises(UnknownComponentError, match=r"\['IL7'\].*add_perturbation_knowledge"):
+        model.predict(controls, "IL7+TNF", inplace=False)
+    with pytest.raises(UnknownComponentError, match="IL7"):
+        model.generate(pd.DataFrame({"condition": ["IL7"], "cell_type": ["T cell"]}))
+    assert "calmflow" not in controls.layers  # refused before any output
+
+
+def test_knowledge_added_after_training_is_used_and_saved(composed, tmp_path, monkeypatch):
+    model, controls = composed
+    added = model.add_perturbation_knowledge(embeddings={"IL21": np.arange(6.0)})
+    assert added == ["IL21"]
+    before = model.predict(controls, "IL21", inplace=False, seed=3)
+    model.save(tmp_path / "m")
+
+    def offline(*args, **kwargs):
+        raise AssertionError("loading must not need the sentence encoder or the embeddings")
+
+    monkeypatch.setattr(model_file, "load_minilm", offline)
+    loaded = CaLMFlowPerturb.load(tmp_path / "m")
+    assert loaded.module.knowledge.names == model.module.knowledge.names
+    after = loaded.predict(controls, "IL21", inplace=False, seed=3)
+    np.testing.assert_array_equal(before.X, after.X)
+    # the embeddings are in the weights, not in the JSON of the arguments
+    assert loaded.init_params_["non_kwargs"]["perturbation_embeddings"] is None
+
+
+def test_descriptions_reach_the_knowledge_and_a_model_without_knowledge_says_so():
+    adata = gen_adata(conditions=CONDITIONS)
+    setup(adata)
+    model = CaLMFlowPerturb(
+        adata,
+        prompt_encoder="components",
+        perturbation_descriptions={"IFNB": "interferon beta", "IL2": "interleukin 2"},
+        **TINY_MODEL,
+    )
+    knowledge = model.module.knowledge
+    assert knowledge.description_dim == 384 and set(knowledge.names) == {"IFNB", "IL2"}
+    bare = CaLMFlowPerturb(adata, prompt_encoder="components", **TINY_MODEL)
+    with pytest.raises(UnknownComponentError, match="built without perturbation_descriptions"):
+        bare.condition_prompts.check_components(["IL2"])
+    with pytest.raises(ValueError, match="build it with perturbation_descriptions"):
+        bare.add_perturbation_knowledge(descriptions={"IL2": "interleukin 2"})
+
+
+def test_code_dropout_hides_only_the_trained_codes(composed):
+    model, _ = composed
+    module = model.module
+    assert module.hides_codes
+    n = len(module.prompt_inputs)
+    rows = torch.arange(n).repeat(50)
+    torch.manual_seed(0)
+    inputs, _, which = module.hide_codes(module.prompt_inputs, module.prompt_mask, rows)
+    start = inputs.shape[1] - module.n_perturbation_features
+    codes = slice(start, start + module.n_component_codes)
+    original = module.prompt_inputs[rows]
+    rebuilt = inputs[which]
+    hidden = (rebuilt[:, codes] == 0).all(1) & (original[:, codes] != 0).any(1)
+    assert 0.3 < hidden.float().mean() < 0.7  # code_dropout=0.5 of the perturbed rows
+    # everything else (context tokens, count, knowledge) is untouched
+    keep = torch.ones(inputs.shape[1], dtype=torch.bool)
+    keep[codes] = False
+    assert torch.equal(rebuilt[:, keep], original[:, keep])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"perturbation_embeddings": {"IFNB": [1.0]}}, "prompt_encoder='components' only"),
+        ({"prompt_encoder": "components", "code_dropout": 1.0}, "code_dropout"),
+    ],
+)
+def test_bad_component_arguments_are_refused(kwargs, match):
+    adata = gen_adata(conditions=CONDITIONS)
+    setup(adata)
+    with pytest.raises(ValueError, match=match):
+        CaLMFlowPerturb(adata, **TINY_MODEL, **kwargs)
+
+
+def test_a_save_from_before_component_knowledge_still_loads():
+    adata = gen_adata(conditions=CONDITIONS)
+    setup(adata)
+    model = CaLMFlowPerturb(adata, **TINY_MODEL)
+    state = {k: v for k, v in model.module.state_dict().items() if not k.startswith("knowledge.")}
+    model.module.load_state_dict(state)
+    assert len(model.module.knowledge) == 0
+
+
+def test_prompts_show_the_context_text_and_the_components(composed):
+    model, controls = composed
+    prompts = model.prompts(controls.obs.head(2), perturbation="TNF+IFNB")
+    assert prompts.iloc[0].endswith("under the perturbation that follows: [IFNB+TNF]")
