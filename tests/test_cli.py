@@ -274,3 +274,16 @@ def test_malicious_pickle_in_a_model_directory_does_not_run(kang_files, trained,
     result = _cli("predict", model, query, "--perturbation", "stimulated", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_described_component_passes_the_known_perturbation_check():
+    from calmflow_sc import CaLMFlowPerturb
+    from calmflow_sc.cli import _check_known_perturbation
+    from helpers import TINY_MODEL, gen_adata, setup
+
+    adata = gen_adata()
+    setup(adata)
+    model = CaLMFlowPerturb(adata, perturbation_embeddings={"IL2": [1.0, 2.0]}, **TINY_MODEL)
+    _check_known_perturbation(model, "IL2+TNF", allow_unseen=False)  # described: accepted
+    with pytest.raises(ValueError, match=r"\['IL7'\] never occurred in training"):
+        _check_known_perturbation(model, "IL7", allow_unseen=False)

@@ -214,12 +214,14 @@ def _check_known_perturbation(model, perturbation: str, allow_unseen: bool) -> N
     from .model._validation import components
 
     known = {part for label in model.categories["perturbation"] for part in components(label)}
-    unseen = [part for part in components(perturbation) if part not in known]
+    described = set(model.module.knowledge.names)  # components the model was told about
+    unseen = [part for part in components(perturbation) if part not in known | described]
     if unseen and not allow_unseen:
         raise ValueError(
-            f"--perturbation {perturbation!r}: {unseen} never occurred in training (known: "
-            f"{sorted(known)[:10]}). Check the spelling, or pass --allow-unseen to predict from "
-            "the text of the prompt alone."
+            f"--perturbation {perturbation!r}: {unseen} never occurred in training and the model "
+            f"holds no description or embedding of them (known: {sorted(known)[:10]}). Check "
+            "the spelling; with a text-prompt model (prompt_encoder='lm'), --allow-unseen "
+            "predicts from the text of the prompt alone."
         )
 
 

@@ -41,7 +41,7 @@ def test_a_combination_is_the_same_input_whatever_its_order(composed):
     features = encoder.perturbation_features(["IFNB+TNF", "TNF+IFNB", "IFNB", "TNF"])
     assert torch.equal(features[0], features[1])
     n_codes = encoder.n_codes
-    # codes and knowledge are sums over the components; the count says how many
+    # codes are sums over the components; the count says how many
     assert torch.allclose(features[0, :n_codes], features[2, :n_codes] + features[3, :n_codes])
     assert features[0, n_codes].item() == 2.0 and features[2, n_codes].item() == 1.0
     first = model.predict(controls, "IFNB+IL2", inplace=False)
@@ -50,15 +50,17 @@ def test_a_combination_is_the_same_input_whatever_its_order(composed):
     np.testing.assert_array_equal(first.obsm["X_calmflow"], second.obsm["X_calmflow"])
 
 
-def test_an_unmeasured_component_is_read_from_its_knowledge_alone(composed):
+def test_an_unmeasured_component_is_a_mixture_of_the_trained_ones(composed):
     model, controls = composed
     encoder = model.condition_prompts
-    features = encoder.perturbation_features(["IL2"])[0]
-    assert torch.all(features[: encoder.n_codes] == 0)
-    assert torch.any(features[2 * encoder.n_codes + 1 :] != 0)
-    # its neighbours: a softmax over the trained components
-    neighbours = features[encoder.n_codes + 1 : 2 * encoder.n_codes + 1]
-    assert torch.all(neighbours > 0) and neighbours.sum().item() == pytest.approx(1.0)
+    features = encoder.perturbation_features(["IL2", "IL2+TNF", "TNF"])
+    soft = features[0, : encoder.n_codes]
+    weights = encoder.neighbours("IL2")
+    assert torch.equal(soft, weights)
+    assert torch.all(soft > 0) and soft.sum().item() == pytest.approx(1.0)
+    # a pair with it adds the partner's own code; the count says two components
+    assert torch.allclose(features[1, : encoder.n_codes], soft + features[2, : encoder.n_codes])
+    assert features[1, encoder.n_codes].item() == 2.0
     predicted = model.predict(controls, "IL2", inplace=False)
     assert np.isfinite(predicted.X).all()
     assert not np.allclose(predicted.X, controls.X.toarray())
@@ -123,31 +125,30 @@ def test_descriptions_reach_the_knowledge_and_a_model_without_knowledge_says_so(
         bare.add_perturbation_knowledge(descriptions={"IL2": "interleukin 2"})
 
 
-def test_code_dropout_hides_only_the_trained_codes(composed):
-    model, _ = composed
-    module = model.module
-    assert module.hides_codes
-    n = len(module.prompt_inputs)
-    rows = torch.arange(n).repeat(50)
-    torch.manual_seed(0)
-    inputs, _, which = module.hide_codes(module.prompt_inputs, module.prompt_mask, rows)
-    start = inputs.shape[1] - module.n_perturbation_features
-    codes = slice(start, start + module.n_component_codes)
-    original = module.prompt_inputs[rows]
-    rebuilt = inputs[which]
-    hidden = (rebuilt[:, codes] == 0).all(1) & (original[:, codes] != 0).any(1)
-    assert 0.3 < hidden.float().mean() < 0.7  # code_dropout=0.5 of the perturbed rows
-    # everything else (context tokens, count, knowledge) is untouched
-    keep = torch.ones(inputs.shape[1], dtype=torch.bool)
-    keep[codes] = False
-    assert torch.equal(rebuilt[:, keep], original[:, keep])
+def test_without_described_trained_components_an_unmeasured_one_cannot_be_placed():
+    adata = gen_adata(conditions=CONDITIONS)
+    setup(adata)
+    model = CaLMFlowPerturb(
+        adata,
+        prompt_encoder="components",
+        perturbation_embeddings={"IL2": [1.0, 0.0], "IL7": [-1.0, 0.0]},
+        **TINY_MODEL,
+    )
+    with pytest.raises(UnknownComponentError, match="Describe the trained components too"):
+        model.condition_prompts.perturbation_features(["IL2"])
+    model.add_perturbation_knowledge(embeddings={"IFNB": [1.0, 0.1], "TNF": [-1.0, 0.0]})
+    soft = model.condition_prompts.perturbation_features(["IL2"])[0]
+    codes = dict(zip(model.condition_prompts.trained_components, soft.tolist(), strict=False))
+    assert codes["IFNB"] > 0.99  # IL2 points the way IFNB does
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"perturbation_embeddings": {"IFNB": [1.0]}}, "prompt_encoder='components' only"),
-        ({"prompt_encoder": "components", "code_dropout": 1.0}, "code_dropout"),
+        (
+            {"prompt_encoder": "lm", "perturbation_embeddings": {"IFNB": [1.0]}},
+            "prompt_encoder='components' only",
+        ),
     ],
 )
 def test_bad_component_arguments_are_refused(kwargs, match):

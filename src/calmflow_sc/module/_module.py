@@ -88,15 +88,10 @@ class CaLMFlowModule(BaseModuleClass):
     knowledge
         Prior knowledge of perturbation components (``"components"``), kept with the weights.
     n_component_codes
-        Number of trained components, the multi-hot head of the perturbation features
-        (``"components"``).
+        Number of trained components (``"components"``).
     n_perturbation_features
         Length of the perturbation features that follow the context's token ids
         (``"components"``; :attr:`~calmflow_sc.nn.ConditionPromptEncoder.n_perturbation_features`).
-    code_dropout
-        Training probability of hiding a sequence's trained-component codes, so that the
-        perturbation is read from its components' knowledge alone, as it must be for a
-        component never measured (``"components"`` with knowledge only).
     """
 
     def __init__(
@@ -122,7 +117,6 @@ class CaLMFlowModule(BaseModuleClass):
         knowledge: ComponentKnowledge | None = None,
         n_component_codes: int = 0,
         n_perturbation_features: int = 0,
-        code_dropout: float = 0.0,
     ):
         super().__init__()
         if prompt_encoder not in PROMPT_ENCODERS:
@@ -164,7 +158,6 @@ class CaLMFlowModule(BaseModuleClass):
         self.prompt_tokens: PromptTokenTable | None = None
         self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
         self.n_component_codes = int(n_component_codes)
-        self.code_dropout = float(code_dropout)
         self.n_perturbation_features = 0
         if prompt_encoder == "components":
             self.n_perturbation_features = int(n_perturbation_features)
@@ -286,35 +279,6 @@ class CaLMFlowModule(BaseModuleClass):
         if self.prompt_tokens is not None:
             return self.prompt_tokens(token_ids, self.backbone.embed_tokens)
         return self.prompt_projection(self.backbone.embed_tokens(token_ids))
-
-    def hide_codes(
-        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, rows: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Hide the trained-component codes of a random ``code_dropout`` of the sequences.
-
-        Only in training, for ``"components"`` prompts with knowledge: those sequences read
-        their perturbation from its components' knowledge alone.
-
-        Returns
-        -------
-        Distinct prompts, masks and the prompt of each sequence, as
-        :meth:`distinct_prompts`.
-        """
-        inputs, mask = prompt_inputs[rows].clone(), prompt_mask[rows]
-        start = inputs.shape[1] - self.n_perturbation_features
-        hidden = torch.rand(len(inputs), device=inputs.device) < self.code_dropout
-        inputs[hidden, start : start + self.n_component_codes] = 0.0
-        return self.distinct_prompts(inputs, mask)
-
-    @property
-    def hides_codes(self) -> bool:
-        """Whether training hides trained-component codes (:meth:`hide_codes`)."""
-        return (
-            self.prompt_encoder == "components"
-            and self.code_dropout > 0
-            and self.knowledge.dim > 0
-            and self.n_component_codes > 0
-        )
 
     def distinct_prompts(
         self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor
@@ -499,10 +463,9 @@ class CaLMFlowModule(BaseModuleClass):
         validation loss) the latents are their means, so that the loss is deterministic.
         """
         distinct, rows = torch.unique(condition.long().view(-1), return_inverse=True)
-        inputs, mask = self.prompt_inputs[distinct], self.prompt_mask[distinct]
-        if self.training and self.hides_codes:
-            inputs, mask, rows = self.hide_codes(inputs, mask, rows)
-        hidden = self.sequence_hidden(inputs, mask, states[:, :-1], rows=rows)
+        hidden = self.sequence_hidden(
+            self.prompt_inputs[distinct], self.prompt_mask[distinct], states[:, :-1], rows=rows
+        )
         temperature = 1.0 if self.variational_head and self.training else 0.0
         sample = self.head.encode(hidden, temperature=temperature)
         return {"states": states, "sample": sample}

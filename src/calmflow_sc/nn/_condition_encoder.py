@@ -37,13 +37,16 @@ class ConditionPromptEncoder:
         One-hot codes of cell type and covariates and the multi-hot code of the components.
     ``"components"``
         The prompt's context part as token ids (``"Generate a B cell under the perturbation
-        that follows: "``), followed by the perturbation's features: the multi-hot code of its
-        trained components, its number of components, then the sum of its components'
-        knowledge vectors (:class:`ComponentKnowledge`). Both are sums over components, so that ``A+B`` and
-        ``B+A`` are one input by construction, and a component never trained enters through
-        its knowledge alone. The features are packed after the token ids in one float tensor
-        (exact for token ids below 2**24); the mask covers the tokens and the
-        ``n_prompt_tokens`` code tokens.
+        that follows: "``), followed by the perturbation's features: the codes of its
+        components and their number. A trained component has its own code (a one-hot over
+        the trained components); a component never trained but with knowledge
+        (:class:`ComponentKnowledge`) gets *soft* code, its neighbours among the trained
+        components: a softmax, at temperature ``NEIGHBOUR_TEMPERATURE``, of the cosine
+        similarities of its knowledge vector with theirs. Codes are summed over the
+        components, so that ``A+B`` and ``B+A`` are one input by construction, and the
+        model meets an unmeasured component as a mixture of components it has learned. The
+        features are packed after the token ids in one float tensor (exact for token ids
+        below 2**24); the mask covers the tokens and the ``n_prompt_tokens`` code tokens.
 
     Parameters
     ----------
@@ -96,21 +99,15 @@ class ConditionPromptEncoder:
         return len(self.trained_components)
 
     @property
-    def uses_neighbours(self) -> bool:
-        """Whether the features hold neighbour weights: whenever there is knowledge."""
-        return self.knowledge.dim > 0
-
-    @property
     def n_perturbation_features(self) -> int:
-        """Length of a perturbation's features for ``"components"``."""
-        neighbours = self.n_codes if self.uses_neighbours else 0
-        return self.n_codes + 1 + neighbours + self.knowledge.dim
+        """Length of a perturbation's features for ``"components"``: codes and count."""
+        return self.n_codes + 1
 
     def neighbours(self, component: str) -> torch.Tensor:
         """Weights of the trained components most like ``component`` (sum 1), ``(n_codes,)``.
 
         A softmax of the cosine similarities of the knowledge vectors, over the trained
-        components with knowledge other than ``component`` itself.
+        components with knowledge other than ``component`` itself; zeros when there are none.
         """
         weights = torch.zeros(self.n_codes)
         candidates = [
@@ -136,6 +133,11 @@ class ConditionPromptEncoder:
                     unknown[part] = None
         return list(unknown)
 
+    @property
+    def described_trained(self) -> list[str]:
+        """Trained components with knowledge: where unmeasured ones can be placed."""
+        return [name for name in self.trained_components if name in self.knowledge]
+
     def check_components(self, perturbations: Sequence[str]) -> None:
         """Refuse components the model cannot represent (``"components"`` only).
 
@@ -147,6 +149,20 @@ class ConditionPromptEncoder:
         if self.kind != "components":
             return
         unknown = self.unknown_components(perturbations)
+        if not unknown and not self.described_trained:
+            unplaced = [
+                part
+                for p in dict.fromkeys(map(str, perturbations))
+                for part in self.components(p)
+                if part not in set(self.trained_components)
+            ]
+            if unplaced:
+                raise UnknownComponentError(
+                    f"Perturbation component(s) {unplaced[:10]} were never measured, and none of "
+                    "the trained components has a description or embedding to compare them "
+                    "with. Describe the trained components too (perturbation_descriptions / "
+                    "perturbation_embeddings, or model.add_perturbation_knowledge)."
+                )
         if not unknown:
             return
         if self.knowledge.dim == 0:
@@ -173,11 +189,7 @@ class ConditionPromptEncoder:
         )
 
     def perturbation_features(self, perturbations: Sequence[str]) -> torch.Tensor:
-        """Features of perturbations: trained components' codes, their count, summed knowledge.
-
-        The count is read whether or not a component was trained, so that a component never
-        measured still says "one perturbation" (the trained codes may be hidden in training,
-        :meth:`~calmflow_sc.module.CaLMFlowModule.hide_codes`, the count never).
+        """Features of perturbations: the (soft) codes of their components and their count.
 
         Returns
         -------
@@ -192,15 +204,9 @@ class ConditionPromptEncoder:
             for part in parts:
                 if part in code_of:
                     features[row, code_of[part]] += 1.0
+                else:  # never measured: placed among the trained components it resembles
+                    features[row, : self.n_codes] += self.neighbours(part)
             features[row, self.n_codes] = float(len(parts))
-            start = self.n_codes + 1
-            if self.uses_neighbours:
-                for part in parts:
-                    features[row, start : start + self.n_codes] += self.neighbours(part)
-                start += self.n_codes
-            described = [part for part in parts if part in self.knowledge]
-            if described and self.knowledge.dim:
-                features[row, start:] = self.knowledge.lookup(described).sum(0)
         return features[torch.as_tensor(inverse.reshape(-1), dtype=torch.long)]
 
     # ------------------------------------------------------------------ prompts
