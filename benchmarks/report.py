@@ -26,14 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 NAMES = {
-    "calmflow": "CaLMFlowPerturb (defaults)",
-    "calmflow@decoding=residual": "CaLMFlowPerturb (defaults)",
-    "calmflow@decoding=pca": "CaLMFlowPerturb, inverse-PCA decoding",
-    "calmflow[prompt_encoder=components]": "CaLMFlowPerturb, component codes",
-    "calmflow[prompt_encoder=components,descriptions=True]": (
-        "CaLMFlowPerturb, component codes + descriptions"
-    ),
-    "calmflow[descriptions=True]": "CaLMFlowPerturb, text prompt + descriptions",
+    "calmflow[prompt_encoder=components]": "CaLMFlowPerturb, component codes (defaults)",
+    "calmflow[descriptions=True]": "CaLMFlowPerturb, component codes + descriptions (defaults)",
+    "calmflow": "CaLMFlowPerturb, text prompt (0.2 defaults)",
+    "calmflow@decoding=residual": "CaLMFlowPerturb, text prompt (0.2 defaults)",
+    "calmflow@decoding=pca": "CaLMFlowPerturb, text prompt, inverse-PCA decoding",
+    "calmflow[prompt_encoder=lm,descriptions=True]": "CaLMFlowPerturb, text prompt + descriptions",
     "cfm_control": "CFM, control source",
     "cfm_gaussian": "CFM, Gaussian source",
     "linear": "linear model",
@@ -301,7 +299,9 @@ def ablations_section() -> list[str]:
         if rows.empty:
             continue
         main = pd.read_csv(RESULTS / f"{task}.csv")
-        defaults = main[main["model"] == DEFAULT].assign(model="calmflow (defaults)")
+        defaults = main[main["model"] == DEFAULT].assign(
+            model="calmflow (0.2 defaults, text prompt)"
+        )
         table = pd.concat([defaults, rows], ignore_index=True)
         metrics = [m for m in SHORT_METRICS if m in table]
         frame = summary(table, metrics)
