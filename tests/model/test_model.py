@@ -114,8 +114,7 @@ def test_control_source_starts_from_the_given_cell(adata):
     query = controls(adata)[:30].copy()
     states = model.module.representation.transform_matrix(query.X)
     assert torch.is_tensor(states)
-    prompts = model.prompt_builder.render_frame(query.obs.assign(condition="IFNB"))
-    ids, mask = model.module.backbone.tokenize(prompts)
+    ids, mask = model._prompt_inputs(query.obs.assign(condition="IFNB"))
     rollout = model.module.rollout(ids, mask, states[:, None], generator=torch.Generator())
     torch.testing.assert_close(rollout[:, 0, 0], states)
 
