@@ -210,18 +210,15 @@ def _load(directory: str):
 
 
 def _check_known_perturbation(model, perturbation: str, allow_unseen: bool) -> None:
-    """Refuse a perturbation whose components training never saw, unless allowed."""
-    from .model._validation import components
-
-    known = {part for label in model.categories["perturbation"] for part in components(label)}
-    described = set(model.module.knowledge.names)  # components the model was told about
-    unseen = [part for part in components(perturbation) if part not in known | described]
+    """Refuse a perturbation with components neither trained nor described, unless allowed."""
+    prompts = model.condition_prompts
+    unseen = prompts.unknown_components([perturbation])
     if unseen and not allow_unseen:
         raise ValueError(
             f"--perturbation {perturbation!r}: {unseen} never occurred in training and the model "
-            f"holds no description or embedding of them (known: {sorted(known)[:10]}). Check "
-            "the spelling; with a text-prompt model (prompt_encoder='lm'), --allow-unseen "
-            "predicts from the text of the prompt alone."
+            f"holds no description or embedding of them (known: "
+            f"{prompts.trained_components[:10]}). Check the spelling; with a text-prompt model "
+            "(prompt_encoder='lm'), --allow-unseen predicts from the text of the prompt alone."
         )
 
 

@@ -342,20 +342,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 else None,
                 load_minilm,
             )
-        trained = sorted(
-            {
-                part
-                for label in categories[REGISTRY_KEYS.PERTURBATION_KEY]
-                for part in components(label)
-                if part != self.prompt_builder.control_value
-            }
-        )
         self.condition_prompts = ConditionPromptEncoder(
             prompt_encoder,
             self.prompt_builder,
             backbone.tokenize,
             levels,
-            trained,
+            categories[REGISTRY_KEYS.PERTURBATION_KEY],
             knowledge,
             n_prompt_tokens,
             load_minilm,
@@ -390,7 +382,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             prompt_encoder=prompt_encoder,
             n_prompt_tokens=n_prompt_tokens,
             knowledge=knowledge,
-            n_component_codes=len(trained),
             n_perturbation_features=self.condition_prompts.n_perturbation_features,
         )
         # the encoder reads the knowledge the module keeps with its weights

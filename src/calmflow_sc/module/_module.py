@@ -87,8 +87,6 @@ class CaLMFlowModule(BaseModuleClass):
         Number of prefix tokens of feature prompts.
     knowledge
         Prior knowledge of perturbation components (``"components"``), kept with the weights.
-    n_component_codes
-        Number of trained components (``"components"``).
     n_perturbation_features
         Length of the perturbation features that follow the context's token ids
         (``"components"``; :attr:`~calmflow_sc.nn.ConditionPromptEncoder.n_perturbation_features`).
@@ -115,7 +113,6 @@ class CaLMFlowModule(BaseModuleClass):
         prompt_encoder: str = "lm",
         n_prompt_tokens: int = 4,
         knowledge: ComponentKnowledge | None = None,
-        n_component_codes: int = 0,
         n_perturbation_features: int = 0,
     ):
         super().__init__()
@@ -157,7 +154,6 @@ class CaLMFlowModule(BaseModuleClass):
         self.n_prompt_tokens = int(n_prompt_tokens)
         self.prompt_tokens: PromptTokenTable | None = None
         self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
-        self.n_component_codes = int(n_component_codes)
         self.n_perturbation_features = 0
         if prompt_encoder == "components":
             self.n_perturbation_features = int(n_perturbation_features)

@@ -58,8 +58,8 @@ class ConditionPromptEncoder:
         The language model's tokenizer (``CausalLMBackbone.tokenize``).
     levels
         Known values of every context column (cell type, covariates), for one-hot codes.
-    trained_components
-        Components of the training perturbations, in code order.
+    perturbations
+        The training perturbations; their components, sorted, are the trained components.
     knowledge
         Prior knowledge of components (``"components"`` only).
     n_prompt_tokens
@@ -74,7 +74,7 @@ class ConditionPromptEncoder:
         builder: PromptBuilder,
         tokenize: Tokenize,
         levels: dict[str, list[str]],
-        trained_components: Sequence[str],
+        perturbations: Sequence[str],
         knowledge: ComponentKnowledge | None = None,
         n_prompt_tokens: int = 4,
         embed_texts: Callable[[], TextEmbedder] | None = None,
@@ -82,8 +82,9 @@ class ConditionPromptEncoder:
         self.kind = kind
         self.builder = builder
         self.tokenize = tokenize
-        self.trained_components = [str(c) for c in trained_components]
-        self.onehot = ConditionEncoder(levels, self.trained_components, builder.control_value)
+        self.onehot = ConditionEncoder(levels, perturbations, builder.control_value)
+        #: the components of the training perturbations, in code order
+        self.trained_components: list[str] = self.onehot.perturbation_components
         self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
         self.n_prompt_tokens = int(n_prompt_tokens)
         self.embed_texts = embed_texts
