@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from calmflow_sc.data._prompts import check_descriptions
 from calmflow_sc.nn import ComponentKnowledge, UnknownComponentError
-from calmflow_sc.nn._component_knowledge import as_embedding_frame, check_descriptions
+from calmflow_sc.nn._component_knowledge import as_embedding_frame
 
 
 def fake_encoder():

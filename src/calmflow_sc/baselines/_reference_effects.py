@@ -125,8 +125,9 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
         texts = [n for n in wanted if n not in self.embeddings and n in self.descriptions]
         if texts:
             from ..nn import load_minilm
+            from ..nn._component_knowledge import description_text
 
-            encoded = load_minilm()([f"{n}: {self.descriptions[n]}" for n in texts])
+            encoded = load_minilm()([description_text(n, self.descriptions[n]) for n in texts])
             for name, vector in zip(texts, np.asarray(encoded, dtype=np.float64), strict=True):
                 self._encoded[name] = vector
         for name in wanted:

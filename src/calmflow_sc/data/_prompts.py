@@ -48,6 +48,19 @@ def render_perturbation(
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def check_descriptions(descriptions: Mapping[str, str]) -> dict[str, str]:
+    """Check free-text component descriptions; return them with stripped names."""
+    if not isinstance(descriptions, Mapping):
+        raise TypeError(
+            "perturbation_descriptions must map component names to text, got "
+            f"{type(descriptions).__name__}."
+        )
+    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ValueError(f"perturbation_descriptions must map to non-empty text; check {bad[:5]}.")
+    return {str(k).strip(): v for k, v in descriptions.items()}
+
+
 def _cell_phrase(cell_type: str | None) -> str:
     if cell_type is None:
         return "a cell"
@@ -102,16 +115,7 @@ class PromptBuilder:
 
     def __post_init__(self) -> None:
         if self.descriptions is not None:
-            if not isinstance(self.descriptions, Mapping):
-                raise TypeError(
-                    "perturbation_descriptions must map perturbation names to text, got "
-                    f"{type(self.descriptions).__name__}."
-                )
-            bad = [k for k, v in self.descriptions.items() if not isinstance(v, str) or not v]
-            if bad:
-                raise ValueError(
-                    f"perturbation_descriptions must map to non-empty text; check {bad[:5]}."
-                )
+            check_descriptions(self.descriptions)
         if self.template is None:
             return
         if not isinstance(self.template, str):

@@ -47,6 +47,7 @@ from ..data import (
     SequenceDataSplitter,
     iterate_dense_rows,
 )
+from ..data._prompts import check_descriptions
 from ..module import CaLMFlowModule
 from ..nn import (
     CausalLMBackbone,
@@ -55,7 +56,7 @@ from ..nn import (
     default_backbone_config,
     load_minilm,
 )
-from ..nn._component_knowledge import as_embedding_frame, check_descriptions
+from ..nn._component_knowledge import as_embedding_frame
 from ..nn._condition_encoder import CONTEXT_TREATMENT
 from ..train import (
     CaLMFlowTrainingPlan,

@@ -73,19 +73,6 @@ def as_embedding_frame(embeddings: Mapping[str, Any] | pd.DataFrame) -> pd.DataF
     return pd.DataFrame(values.astype(np.float32), index=names)
 
 
-def check_descriptions(descriptions: Mapping[str, str]) -> dict[str, str]:
-    """Check free-text component descriptions; return them with stripped names."""
-    if not isinstance(descriptions, Mapping):
-        raise TypeError(
-            "perturbation_descriptions must map component names to text, got "
-            f"{type(descriptions).__name__}."
-        )
-    bad = [k for k, v in descriptions.items() if not isinstance(v, str) or not v.strip()]
-    if bad:
-        raise ValueError(f"perturbation_descriptions must map to non-empty text; check {bad[:5]}.")
-    return {str(k).strip(): v for k, v in descriptions.items()}
-
-
 def description_text(name: str, description: str) -> str:
     """The sentence a component's description is embedded from."""
     return f"{name}: {description}"
