@@ -78,6 +78,16 @@ def description_text(name: str, description: str) -> str:
     return f"{name}: {description}"
 
 
+def _encode_descriptions(
+    descriptions: Mapping[str, str] | None, encode_texts: Callable[[], TextEncoder] | None
+) -> dict[str, torch.Tensor]:
+    """Sentence embedding of each description, by component (the encoder loaded only if needed)."""
+    if not descriptions:
+        return {}
+    texts = [description_text(k, v) for k, v in descriptions.items()]
+    return dict(zip(descriptions, encode_texts()(texts).float(), strict=True))
+
+
 class ComponentKnowledge(nn.Module):
     """A vector of prior knowledge for each named perturbation component.
 
@@ -102,6 +112,7 @@ class ComponentKnowledge(nn.Module):
         self.embedding_dim = int(embedding_dim)
         self.description_dim = int(description_dim)
         self.names: list[str] = []
+        self._row_of: dict[str, int] = {}  # name -> row of ``vectors``, kept with ``names``
         self.register_buffer("vectors", torch.zeros(0, self.dim))
         self.register_buffer("centers", torch.zeros(self.dim))
         self.register_buffer("scales", torch.ones(2))
@@ -118,10 +129,6 @@ class ComponentKnowledge(nn.Module):
 
     def __contains__(self, name: object) -> bool:
         return name in self._row_of
-
-    @property
-    def _row_of(self) -> dict[str, int]:
-        return {name: row for row, name in enumerate(self.names)}
 
     @classmethod
     def build(
@@ -141,13 +148,8 @@ class ComponentKnowledge(nn.Module):
         encode_texts
             Returns the sentence encoder (called only when there are descriptions).
         """
-        description_dim = 0
-        encoded = None
-        if descriptions:
-            encoder = encode_texts()
-            texts = [description_text(k, v) for k, v in descriptions.items()]
-            encoded = encoder(texts).float()
-            description_dim = encoded.shape[1]
+        encoded = _encode_descriptions(descriptions, encode_texts)
+        description_dim = len(next(iter(encoded.values()))) if encoded else 0
         embedding_dim = embeddings.shape[1] if embeddings is not None else 0
         knowledge = cls(embedding_dim, description_dim)
         if knowledge.dim == 0:
@@ -158,8 +160,8 @@ class ComponentKnowledge(nn.Module):
             blocks = []
             if embeddings is not None:
                 blocks.append((0, torch.as_tensor(embeddings.to_numpy())))
-            if encoded is not None:
-                blocks.append((1, encoded))
+            if encoded:
+                blocks.append((1, torch.stack(list(encoded.values()))))
             start = 0
             for which, values in blocks:
                 center = values.mean(0)
@@ -170,10 +172,7 @@ class ComponentKnowledge(nn.Module):
                 start += width
             knowledge.centers.copy_(centers)
             knowledge.scales.copy_(scales)
-        knowledge._add(
-            dict(zip(descriptions, encoded, strict=True)) if encoded is not None else {},
-            embeddings,
-        )
+        knowledge._add(encoded, embeddings)
         return knowledge
 
     def add(
@@ -205,11 +204,7 @@ class ComponentKnowledge(nn.Module):
                 f"perturbation_embeddings have {embeddings.shape[1]} dimensions; this model "
                 f"was built with {self.embedding_dim}."
             )
-        encoded = {}
-        if descriptions:
-            texts = [description_text(k, v) for k, v in descriptions.items()]
-            encoded = dict(zip(descriptions, encode_texts()(texts).float(), strict=True))
-        return self._add(encoded, embeddings)
+        return self._add(_encode_descriptions(descriptions, encode_texts), embeddings)
 
     def _add(self, encoded: dict[str, torch.Tensor], embeddings: pd.DataFrame | None) -> list[str]:
         names = list(
@@ -231,14 +226,19 @@ class ComponentKnowledge(nn.Module):
         for i, name in enumerate(names):
             if name in encoded:
                 new_rows[i, e_dim:] = (encoded[name] - self.centers[e_dim:]) / self.scales[1]
-        kept = [row for name, row in row_of.items() if name not in set(names)]
+        replaced = set(names)
+        kept = [row for name, row in row_of.items() if name not in replaced]
         order = [self.names[row] for row in kept] + names
         self.vectors = torch.cat([vectors[kept], new_rows.to(vectors.device)])
         self._set_names(order)
         return names
 
-    def _set_names(self, names: list[str]) -> None:
+    def _index_names(self, names: list[str]) -> None:
         self.names = list(names)
+        self._row_of = {name: row for row, name in enumerate(self.names)}
+
+    def _set_names(self, names: list[str]) -> None:
+        self._index_names(names)
         data = json.dumps(self.names).encode()
         self.encoded_names = torch.tensor(list(data), dtype=torch.uint8)
 
@@ -265,7 +265,7 @@ class ComponentKnowledge(nn.Module):
                 setattr(self, name, torch.empty_like(state_dict[key], device=self.centers.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         data = bytes(self.encoded_names.cpu().tolist())
-        self.names = json.loads(data.decode()) if data else []
+        self._index_names(json.loads(data.decode()) if data else [])
         self.embedding_dim, self.description_dim = (int(d) for d in self.block_dims)
 
     @classmethod
