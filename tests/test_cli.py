@@ -287,3 +287,26 @@ def test_a_described_component_passes_the_known_perturbation_check():
     _check_known_perturbation(model, "IL2+TNF", allow_unseen=False)  # described: accepted
     with pytest.raises(ValueError, match=r"\['IL7'\] never occurred in training"):
         _check_known_perturbation(model, "IL7", allow_unseen=False)
+
+
+def test_train_and_predict_read_doses(tmp_path, capsys):
+    import anndata as ad
+    import numpy as np
+
+    from calmflow_sc.cli import main
+    from helpers import gen_adata
+
+    adata = gen_adata()
+    perturbed = adata.obs["condition"].astype(str) != "control"
+    adata.obs["dose"] = np.where(perturbed, np.resize([1.0, 3.0], adata.n_obs), 0.0)
+    adata.write_h5ad(tmp_path / "train.h5ad")
+    adata[~perturbed.to_numpy()].copy().write_h5ad(tmp_path / "query.h5ad")
+    train = ["train", tmp_path / "train.h5ad", "--perturbation-key", "condition"]
+    train += ["--control-value", "control", "--dose-key", "dose", "--max-epochs", "1"]
+    assert main([*map(str, train), "--out", str(tmp_path / "model")]) == 0
+    predict = ["predict", tmp_path / "model", tmp_path / "query.h5ad", "--perturbation", "IFNB"]
+    assert main([*map(str, predict), "--out", str(tmp_path / "missing.h5ad")]) == 1
+    assert "pass the dose" in capsys.readouterr().err
+    assert main([*map(str, predict), "--dose", "3", "--out", str(tmp_path / "p.h5ad")]) == 0
+    predicted = ad.read_h5ad(tmp_path / "p.h5ad")
+    assert predicted.uns["calmflow_params"]["dose"] == "3"

@@ -10,6 +10,7 @@ class _RegistryKeys(NamedTuple):
     PERTURBATION_KEY: str = "perturbation"
     CELL_TYPE_KEY: str = "cell_type"
     COVARIATES_KEY: str = "covariates"
+    DOSE_KEY: str = "dose"
 
 
 REGISTRY_KEYS = _RegistryKeys()

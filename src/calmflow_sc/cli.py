@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cell-type-key", default=None, help="obs column of cell types")
     train.add_argument("--covariate-keys", nargs="+", default=None, help="further obs columns")
     train.add_argument("--layer", default=None, help="layer of log-normalised expression")
+    train.add_argument("--dose-key", default=None, help="obs column of doses (optional)")
     train.add_argument("--max-epochs", type=int, default=None, help="training epochs")
     train.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     train.add_argument("--devices", default="auto", help="devices to use (Lightning)")
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model", help="directory written by `train`")
     predict.add_argument("query", help="cells to predict from (.h5ad or .h5mu)")
     predict.add_argument("--perturbation", required=True, help="perturbation to predict")
+    predict.add_argument(
+        "--dose", default=None, help="its dose (models trained with --dose-key): 10 or 10+2.5"
+    )
     predict.add_argument("--key-added", default="calmflow", help="name of the outputs")
     predict.add_argument("--n-samples", type=int, default=1, help="samples averaged per cell")
     predict.add_argument("--seed", type=int, default=0, help="random seed")
@@ -193,6 +197,7 @@ def _train(args: argparse.Namespace) -> int:
         cell_type_key=args.cell_type_key,
         covariate_keys=args.covariate_keys,
         layer=args.layer,
+        dose_key=args.dose_key,
     )
     model = CaLMFlowPerturb(adata, source=args.source, language_model=args.language_model)
     print(model._model_summary_string, flush=True)
@@ -236,6 +241,7 @@ def _predict(args: argparse.Namespace) -> int:
         key_added=args.key_added,
         n_samples=args.n_samples,
         seed=args.seed,
+        dose=args.dose,
     )
     path = write_cells(query, args.out, args.modality)
     print(f"predicted {query.n_obs} cells under {args.perturbation}; written to {path}")

@@ -28,3 +28,11 @@ def test_inverse_clips_at_zero_and_fit_is_deterministic():
     torch.testing.assert_close(a.components, b.components)
     assert (a.inverse_transform(torch.full((2, 4), -50.0)) >= 0).all()
     assert a.is_fitted and not PCARepresentation(10, 4).is_fitted
+
+
+def test_sparse_input_can_have_as_many_components_as_genes():
+    rng = np.random.default_rng(0)
+    expression = rng.poisson(2.0, (50, 6)).astype(np.float32)
+    dense = PCARepresentation(6, 6).fit(expression)
+    from_sparse = PCARepresentation(6, 6).fit(sparse.csr_matrix(expression))
+    torch.testing.assert_close(dense.components, from_sparse.components)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._conditions import ConditionEncoder
 from ._control_pool import ControlPool
 from ._coupling import Coupling
+from ._doses import check_dose_column, component_doses, format_dose, parse_doses
 from ._loader import SequenceDataset, SequenceDataSplitter, sequence_loader
 from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing, pair_within_groups
@@ -30,6 +31,9 @@ __all__ = [
     "SequenceDataSplitter",
     "SequenceDataset",
     "Split",
+    "check_dose_column",
+    "component_doses",
+    "format_dose",
     "heldout_cell_type_splits",
     "heldout_combination_splits",
     "heldout_component_splits",
@@ -37,6 +41,7 @@ __all__ = [
     "optimal_transport_pairing",
     "pack_trajectories",
     "pair_within_groups",
+    "parse_doses",
     "render_perturbation",
     "sample_paths",
     "sequence_loader",

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._doses import component_doses
+
 
 class ConditionEncoder:
     """Encode a cell's context and perturbation as a fixed-length numeric vector.
@@ -66,8 +68,13 @@ class ConditionEncoder:
         parts = [part.strip() for part in str(perturbation).split(self.delimiter)]
         return [part for part in parts if part and part != self.control_value]
 
-    def encode_perturbation(self, perturbation: str) -> np.ndarray:
-        """Multi-hot code of a perturbation's components.
+    def encode_perturbation(
+        self, perturbation: str, dose: object | None = None, strict: bool = True
+    ) -> np.ndarray:
+        """Multi-hot code of a perturbation's components, each scaled by its dose if given.
+
+        ``strict=False`` gives zeros for a dose that does not fit the components
+        (:func:`~calmflow_sc.data.component_doses`).
 
         Raises
         ------
@@ -82,21 +89,41 @@ class ConditionEncoder:
                 f"Perturbation {perturbation!r} has component(s) {unseen} never seen in "
                 f"training; known: {self.perturbation_components[:10]}."
             )
-        for part in self.components(perturbation):
-            code[index[part]] += 1.0
+        parts = self.components(perturbation)
+        scales = [1.0] * len(parts) if dose is None else component_doses(parts, dose, strict)
+        for part, scale in zip(parts, scales, strict=True):
+            code[index[part]] += scale
         return code
 
-    def encode(self, contexts: pd.DataFrame, perturbations: Sequence[str]) -> np.ndarray:
-        """Encode every row of ``contexts`` with its perturbation, ``(n, n_features)``."""
+    def encode(
+        self,
+        contexts: pd.DataFrame,
+        perturbations: Sequence[str],
+        doses: Sequence[object] | None = None,
+        strict: bool = True,
+    ) -> np.ndarray:
+        """Encode every row of ``contexts`` with its perturbation, ``(n, n_features)``.
+
+        ``doses`` (one per row) scale each component's code.
+        """
         blocks = []
         for key, levels in self.levels.items():
             values = contexts[key].astype(str).to_numpy()
             blocks.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
-        perturbations = np.asarray(perturbations, dtype=str)
-        unique, inverse = np.unique(perturbations, return_inverse=True)
-        codes = np.stack([self.encode_perturbation(p) for p in unique]) if len(unique) else None
+        doses = ["1"] * len(perturbations) if doses is None else [str(d) for d in doses]
+        pairs = np.asarray(
+            [f"{p}\x1f{d}" for p, d in zip(map(str, perturbations), doses, strict=True)], dtype=str
+        )
+        unique, inverse = np.unique(pairs, return_inverse=True)
+        codes = (
+            np.stack(
+                [self.encode_perturbation(*pair.split("\x1f"), strict=strict) for pair in unique]
+            )
+            if len(unique)
+            else None
+        )
         blocks.append(
-            codes[inverse]
+            codes[inverse.reshape(-1)]
             if codes is not None
             else np.zeros((0, len(self.perturbation_components)))
         )

@@ -8,17 +8,22 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ._doses import component_doses, format_dose
+
 COMBINATION_SEPARATOR = "+"
 
 
 def render_perturbation(
-    perturbation: str, control_value: str, descriptions: Mapping[str, str] | None = None
+    perturbation: str,
+    control_value: str,
+    descriptions: Mapping[str, str] | None = None,
+    doses: Sequence[float] | None = None,
 ) -> str:
     """Phrase a perturbation for a prompt.
 
     Combinations ``A+B`` read ``A and B``; with ``descriptions``, each described component
     is followed by its description in brackets: ``IFNb (interferon beta, a type I
-    interferon)``.
+    interferon)``; with ``doses`` (one per component), by its dose: ``IFNb at dose 10``.
 
     Parameters
     ----------
@@ -28,6 +33,8 @@ def render_perturbation(
         The value of unperturbed cells, rendered ``no perturbation``.
     descriptions
         Optional free text for single perturbations.
+    doses
+        Optional dose of each component, in the order of ``perturbation``.
 
     Returns
     -------
@@ -39,10 +46,17 @@ def render_perturbation(
     parts = [part for part in parts if part and part != control_value]
     if not parts:
         return "no perturbation"
+    phrases = list(parts)
     if descriptions:
-        parts = [
+        phrases = [
             f"{part} ({descriptions[part]})" if part in descriptions else part for part in parts
         ]
+    if doses is not None:
+        phrases = [
+            f"{phrase} at dose {format_dose(dose)}"
+            for phrase, dose in zip(phrases, doses, strict=True)
+        ]
+    parts = phrases
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -95,6 +109,9 @@ class PromptBuilder:
         Further columns that enter the prompt (donor, dose, ...).
     template
         Optional prompt template with ``{key}`` placeholders; it must name the perturbation.
+    dose_key
+        Column holding each cell's dose (a number, or one per component joined by ``"+"``);
+        the perturbation's phrase then names each component's dose.
     descriptions
         Optional free text per single perturbation, e.g.
         ``{"IFNb": "interferon beta, a type I interferon"}``.
@@ -112,6 +129,7 @@ class PromptBuilder:
     covariate_keys: tuple[str, ...] = ()
     template: str | None = None
     descriptions: Mapping[str, str] | None = field(default=None, hash=False)
+    dose_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.descriptions is not None:
@@ -139,7 +157,8 @@ class PromptBuilder:
         if unknown:
             raise ValueError(
                 f"prompt_template placeholders {unknown} are not registered keys. Use any of "
-                f"{['{' + key + '}' for key in self.keys]}, or register the column with "
+                f"{['{' + key + '}' for key in self.keys]} (doses are named in the "
+                "perturbation's phrase), or register the column with "
                 "setup_anndata(covariate_keys=...)."
             )
         if self.perturbation_key not in fields:
@@ -156,17 +175,35 @@ class PromptBuilder:
             keys.append(self.cell_type_key)
         return keys + list(self.covariate_keys)
 
+    @property
+    def condition_keys(self) -> list[str]:
+        """Every column that tells one condition from another: :attr:`keys` and the dose."""
+        return self.keys + ([self.dose_key] if self.dose_key is not None else [])
+
+    def components(self, perturbation: str) -> list[str]:
+        """The components of a perturbation, in the order it names them."""
+        parts = [part.strip() for part in str(perturbation).split(COMBINATION_SEPARATOR)]
+        return [part for part in parts if part and part != self.control_value]
+
     def render(
         self,
         perturbation: str,
         cell_type: str | None = None,
         covariates: Sequence[str] = (),
         treatment: str | None = None,
+        dose: object | None = None,
     ) -> str:
-        """Render one prompt; ``treatment`` replaces the perturbation's phrase."""
+        """Render one prompt; ``treatment`` replaces the perturbation's phrase.
+
+        ``dose`` (models with a ``dose_key``) is a number for every component, or one per
+        component joined by ``"+"``.
+        """
         if treatment is None:
+            doses = None
+            if dose is not None:
+                doses = component_doses(self.components(perturbation), dose)
             treatment = render_perturbation(
-                str(perturbation), self.control_value, self.descriptions
+                str(perturbation), self.control_value, self.descriptions, doses
             )
         if self.template is not None:
             values = {self.perturbation_key: treatment}
@@ -188,7 +225,7 @@ class PromptBuilder:
         ``treatment`` replaces every row's perturbation phrase (the context-only prompt of
         component codes, which carry the perturbation themselves).
         """
-        missing = [key for key in self.keys if key not in conditions.columns]
+        missing = [key for key in self.condition_keys if key not in conditions.columns]
         if missing:
             raise KeyError(
                 f"Columns {missing} are needed to build prompts but are missing; "
@@ -204,9 +241,18 @@ class PromptBuilder:
             if self.covariate_keys
             else [()] * len(conditions)
         )
+        doses = (
+            conditions[self.dose_key].tolist()
+            if self.dose_key is not None and treatment is None
+            else [None] * len(conditions)
+        )
         return [
-            self.render(perturbation, cell_type, covs, treatment)
-            for perturbation, cell_type, covs in zip(
-                conditions[self.perturbation_key].astype(str), cell_types, covariates, strict=True
+            self.render(perturbation, cell_type, covs, treatment, dose)
+            for perturbation, cell_type, covs, dose in zip(
+                conditions[self.perturbation_key].astype(str),
+                cell_types,
+                covariates,
+                doses,
+                strict=True,
             )
         ]

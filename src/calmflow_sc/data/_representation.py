@@ -52,9 +52,13 @@ class PCARepresentation(nn.Module):
     def fit(self, expression: np.ndarray | sparse.spmatrix, seed: int = 0) -> PCARepresentation:
         """Fit the principal components on cells x genes expression.
 
-        Sparse input is never densified as a whole (implicitly centred ARPACK solver).
+        Sparse input is never densified as a whole (implicitly centred ARPACK solver), except
+        when it asks for as many components as it has genes, which ARPACK cannot give (the
+        matrix then has that few columns).
         """
         n_components = self.components.shape[0]
+        if sparse.issparse(expression) and n_components >= min(expression.shape):
+            expression = expression.toarray()
         if sparse.issparse(expression):
             solver = "arpack"
             expression = sparse.csr_matrix(expression, dtype=np.float64)

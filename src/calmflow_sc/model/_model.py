@@ -47,6 +47,14 @@ from ..data import (
     SequenceDataSplitter,
     iterate_dense_rows,
 )
+from ..data._doses import (
+    canonical_dose_levels,
+    check_dose_column,
+    component_doses,
+    dose_of_components,
+    format_dose,
+    parse_doses,
+)
 from ..data._prompts import check_descriptions
 from ..module import CaLMFlowModule
 from ..nn import (
@@ -324,6 +332,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             covariate_keys=tuple(self._setup_args["covariate_keys"] or ()),
             template=prompt_template,
             descriptions=dict(perturbation_descriptions) if perturbation_descriptions else None,
+            dose_key=self._setup_args.get("dose_key"),
         )
         categories = self.categories
         cell_types = categories.get(REGISTRY_KEYS.CELL_TYPE_KEY)
@@ -359,7 +368,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 categories[REGISTRY_KEYS.PERTURBATION_KEY],
                 cell_types,
                 covariates,
-            )
+                categories.get(REGISTRY_KEYS.DOSE_KEY),
+            ),
+            strict=False,
         )
         context_sizes = [len(cell_types) if cell_types is not None else 1]
         context_sizes += [len(levels) for levels in covariates]
@@ -428,7 +439,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         """Prompt inputs of conditions (:class:`~calmflow_sc.nn.ConditionPromptEncoder`)."""
         return self.condition_prompts(conditions)
 
-    def prompts(self, adata: AnnData | pd.DataFrame, perturbation: str | None = None) -> pd.Series:
+    def prompts(
+        self,
+        adata: AnnData | pd.DataFrame,
+        perturbation: str | None = None,
+        dose: float | str | Mapping[str, float] | None = None,
+    ) -> pd.Series:
         """The exact prompt each cell gets.
 
         Parameters
@@ -437,6 +453,8 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             Cells (an AnnData, or a frame like its ``obs``) with the registered columns.
         perturbation
             Perturbation to describe instead of each cell's own, as :meth:`predict` does.
+        dose
+            Its dose, as in :meth:`predict` (models with a ``dose_key``).
 
         Returns
         -------
@@ -445,21 +463,38 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         followed by the components its code tokens encode, e.g. ``"... follows: [IFNB+TNF]"``.
         """
         obs = adata.obs if isinstance(adata, AnnData) else adata
-        if perturbation is not None:
-            obs = obs.assign(**{self.prompt_builder.perturbation_key: str(perturbation)})
-        self._check_conditions(obs)
         builder = self.prompt_builder
+        if perturbation is not None:
+            asked = perturbation
+            perturbation = self._check_perturbation(perturbation)
+            treatment = {builder.perturbation_key: perturbation}
+            dose = self._check_dose(asked, perturbation, dose)
+            if dose is not None:
+                treatment[builder.dose_key] = dose
+            obs = obs.assign(**treatment)
+        self._check_conditions(obs)
         if self.prompt_encoder != "components":
             return pd.Series(builder.render_frame(obs), index=obs.index, name="prompt")
         texts = builder.render_frame(obs, treatment=CONTEXT_TREATMENT)
+        doses = obs[builder.dose_key].tolist() if builder.dose_key else [None] * len(obs)
         codes = [
-            "[" + "+".join(sorted(self.condition_prompts.components(p))) + "]"
-            for p in obs[builder.perturbation_key].astype(str)
+            "[" + self._code_label(p, d) + "]"
+            for p, d in zip(obs[builder.perturbation_key].astype(str), doses, strict=True)
         ]
         return pd.Series(
             [text + code for text, code in zip(texts, codes, strict=True)],
             index=obs.index,
             name="prompt",
+        )
+
+    def _code_label(self, perturbation: str, dose: object | None) -> str:
+        """The components a prompt's code tokens encode, sorted, each with its dose."""
+        parts = self.prompt_builder.components(perturbation)
+        if dose is None:
+            return "+".join(sorted(parts))
+        doses = component_doses(parts, dose)
+        return "+".join(
+            f"{part} x{format_dose(d)}" for part, d in sorted(zip(parts, doses, strict=True))
         )
 
     def add_perturbation_knowledge(
@@ -514,6 +549,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         cell_type_key: str | None = None,
         covariate_keys: Sequence[str] | None = None,
         layer: str | None = None,
+        dose_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Register an AnnData for training.
@@ -539,6 +575,13 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             prompt and choose the control cells a path starts from.
         layer
             Layer holding log-normalised expression; ``None`` uses ``adata.X``.
+        dose_key
+            Column with each cell's dose: a number for every component of its perturbation,
+            or one per component joined by ``"+"`` (``"10+2.5"`` for ``"A+B"``). A dose is
+            part of a condition (cells at different doses are different conditions), scales
+            its component's code (``prompt_encoder="components"`` and ``"onehot"``) and is
+            named in text prompts. Give it on the scale it should act on (e.g.
+            ``log10(1 + nM)``); control cells need a number too (any, e.g. 0).
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         covariate_keys = list(covariate_keys) if covariate_keys is not None else None
@@ -552,11 +595,14 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             covariate_keys,
             layer,
             require_control="source_registry" not in kwargs,
+            dose_key=dose_key,
         )
         fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
             CategoricalObsField(REGISTRY_KEYS.PERTURBATION_KEY, perturbation_key),
         ]
+        if dose_key is not None:
+            fields.append(CategoricalObsField(REGISTRY_KEYS.DOSE_KEY, dose_key))
         if cell_type_key is not None:
             fields.append(CategoricalObsField(REGISTRY_KEYS.CELL_TYPE_KEY, cell_type_key))
         if covariate_keys:
@@ -575,6 +621,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         covariate_keys: Sequence[str] | None = None,
         rna_layer: str | None = None,
         modalities: dict[str, str | None] | None = None,
+        dose_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Register a MuData for training, in the scvi-tools style.
@@ -583,7 +630,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ----------
         mdata
             MuData with an RNA modality of log-normalised expression.
-        perturbation_key, control_value, cell_type_key, covariate_keys
+        perturbation_key, control_value, cell_type_key, covariate_keys, dose_key
             As in :meth:`setup_anndata`.
         rna_layer
             Layer of the RNA modality with log-normalised expression; ``None`` uses its ``X``.
@@ -639,6 +686,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         for argument, key in (
             ("perturbation_key", perturbation_key),
             ("cell_type_key", cell_type_key),
+            ("dose_key", dose_key),
         ):
             table, place = obs_of(argument)
             if key is not None and key not in table:
@@ -651,6 +699,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         check_control_value(table[perturbation_key], control_value, place)
         if "source_registry" not in kwargs:
             check_perturbation_labels(table[perturbation_key], control_value, place)
+        if dose_key is not None:
+            doses, dose_place = obs_of("dose_key")
+            check_dose_column(doses[dose_key], table[perturbation_key], control_value, dose_place)
         fields = [
             MuDataLayerField(
                 REGISTRY_KEYS.X_KEY,
@@ -668,6 +719,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 MuDataCategoricalObsField(
                     REGISTRY_KEYS.CELL_TYPE_KEY, cell_type_key, mod_key=where.cell_type_key
                 )
+            )
+        if dose_key is not None:
+            fields.append(
+                MuDataCategoricalObsField(REGISTRY_KEYS.DOSE_KEY, dose_key, mod_key=where.dose_key)
             )
         if covariate_keys:
             fields.append(
@@ -717,6 +772,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             if key in fields:
                 mapping = fields[key]["state_registry"]["categorical_mapping"]
                 result[key] = [str(value) for value in mapping]
+        if REGISTRY_KEYS.DOSE_KEY in fields:
+            mapping = fields[REGISTRY_KEYS.DOSE_KEY]["state_registry"]["categorical_mapping"]
+            result[REGISTRY_KEYS.DOSE_KEY] = canonical_dose_levels(mapping)
         if REGISTRY_KEYS.COVARIATES_KEY in fields:
             for column, mapping in fields[REGISTRY_KEYS.COVARIATES_KEY]["state_registry"][
                 "mappings"
@@ -746,6 +804,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
             self.prompt_builder.control_value
         )
+        is_control = perturbation == control_code
+        if REGISTRY_KEYS.DOSE_KEY in manager.data_registry:  # treatments: perturbation x dose
+            dose = np.asarray(manager.get_from_registry(REGISTRY_KEYS.DOSE_KEY))
+            perturbation = perturbation * len(self.dose_levels) + dose.ravel().astype(np.int64)
         codes = [
             np.asarray(manager.get_from_registry(REGISTRY_KEYS.CELL_TYPE_KEY)).reshape(-1, 1)
             if REGISTRY_KEYS.CELL_TYPE_KEY in manager.data_registry
@@ -757,7 +819,6 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         with torch.no_grad():
             states = representation.transform_matrix(expression).float().cpu()
             contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
-        is_control = perturbation == control_code
         conditions = perturbation * module.n_contexts + contexts
         if module.source == "control":
             self._warn_contexts_without_controls(contexts, is_control)
@@ -1042,12 +1103,26 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
     def _check_conditions(self, obs: pd.DataFrame) -> None:
         """Check the prompt's columns; warn about values never seen in training."""
         keys = self.prompt_builder.keys
-        missing = [key for key in keys if key not in obs.columns]
+        dose_key = self.prompt_builder.dose_key
+        missing = [key for key in self.prompt_builder.condition_keys if key not in obs.columns]
         if missing:
             raise KeyError(
                 f"Columns {missing} are missing. Each cell needs the columns the model was set "
-                f"up with: {self.prompt_builder.keys}."
+                f"up with: {self.prompt_builder.condition_keys}."
             )
+        if dose_key is not None:
+            check_dose_column(obs[dose_key], obs[keys[0]], self.prompt_builder.control_value, "obs")
+            unseen = sorted(
+                {format_dose(d) for v in obs[dose_key] for d in parse_doses(v)}
+                - {format_dose(d) for v in self.dose_levels for d in parse_doses(v)}
+            )
+            if unseen and self.prompt_encoder in ("lm", "minilm"):
+                warnings.warn(
+                    f"doses {unseen[:5]} were never seen in training; the model only knows them "
+                    "through the text of the prompt.",
+                    UserWarning,
+                    stacklevel=4,
+                )
         for key in keys:
             if obs[key].isna().any():
                 raise ValueError(f"Column {key!r} has missing values; fill or drop them.")
@@ -1064,10 +1139,17 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                     stacklevel=4,
                 )
 
+    @property
+    def dose_levels(self) -> list[str] | None:
+        """The registered doses (``None`` without a ``dose_key``)."""
+        return self.categories.get(REGISTRY_KEYS.DOSE_KEY)
+
     def categories_for(self, key: str) -> list[str]:
         """Registered categories of an obs column used by the model."""
         if key == self.prompt_builder.perturbation_key:
             return self.categories[REGISTRY_KEYS.PERTURBATION_KEY]
+        if key == self.prompt_builder.dose_key:
+            return self.categories[REGISTRY_KEYS.DOSE_KEY]
         if key == self.prompt_builder.cell_type_key:
             return self.categories[REGISTRY_KEYS.CELL_TYPE_KEY]
         return self.categories[key]
@@ -1105,7 +1187,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         module = self.module
         module.eval()
         device = module.representation.mean.device
-        keys = conditions[self.prompt_builder.keys].astype(str)
+        keys = conditions[self.prompt_builder.condition_keys].astype(str)
         groups = pd.MultiIndex.from_frame(keys).factorize()[0]
         moving = np.ones(len(conditions), dtype=bool)
         if module.source == "control":
@@ -1202,6 +1284,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         use_cache: bool = True,
         decoding: str | None = None,
         overwrite: bool = False,
+        dose: float | str | Mapping[str, float] | None = None,
     ) -> AnnData | None:
         """Predict each cell's state under a perturbation.
 
@@ -1249,6 +1332,11 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             Allow ``key_added`` to replace a layer or ``obsm`` entry that an earlier prediction
             did not write, or the registered input layer. Without it such names are refused;
             outputs of an earlier prediction are replaced.
+        dose
+            The perturbation's dose, for models set up with a ``dose_key`` (and only for
+            them): a number for every component, one per component joined by ``"+"`` in the
+            order ``perturbation`` names them, or a mapping of component to dose. Doses never
+            trained are read on the scale of the trained ones.
 
         Returns
         -------
@@ -1278,6 +1366,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 batch_size=batch_size,
                 use_cache=use_cache,
                 decoding=decoding,
+                dose=dose,
             )
             if not inplace:
                 return result
@@ -1291,7 +1380,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         n_samples = check_count(n_samples, "n_samples")
         batch_size = check_count(batch_size, "batch_size")
         seed = check_seed(seed)
+        asked = perturbation
         perturbation = self._check_perturbation(perturbation)
+        dose = self._check_dose(asked, perturbation, dose)
         if inplace:
             self._check_outputs(adata, key_added, overwrite)
         decoding = self.decoding if decoding is None else decoding
@@ -1299,7 +1390,10 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
         self._check_query(adata)
         builder = self.prompt_builder
-        conditions = adata.obs.assign(**{builder.perturbation_key: str(perturbation)})
+        treatment = {builder.perturbation_key: str(perturbation)}
+        if dose is not None:
+            treatment[builder.dose_key] = dose
+        conditions = adata.obs.assign(**treatment)
         self._check_conditions(conditions)
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         if (
@@ -1343,9 +1437,12 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             "source": self.module.source,
             "decoding": decoding if self.module.source == "control" else "pca",
         }
+        if dose is not None:
+            params["dose"] = dose
         if not inplace:
             obs = adata.obs.copy()
-            obs[builder.perturbation_key] = str(perturbation)
+            for key, value in treatment.items():
+                obs[key] = value
             return AnnData(
                 X=expression,
                 obs=obs,
@@ -1397,6 +1494,36 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             return same[0]
         # a combination never trained: one spelling whatever the order it is asked in
         return "+".join(part.strip() for part in components(perturbation))
+
+    def _check_dose(self, asked: str, perturbation: str, dose: object) -> str | None:
+        """The dose of a prediction, spelled for ``perturbation`` (its registered spelling).
+
+        ``asked`` is the perturbation as the user named it, whose order a ``"d1+d2"`` dose
+        follows.
+        """
+        builder = self.prompt_builder
+        if builder.dose_key is None:
+            if dose is not None:
+                raise ValueError(
+                    "This model was set up without a dose_key, so it reads no doses; leave "
+                    "dose=None, or set the data up with setup_anndata(dose_key=...) and train "
+                    "a new model."
+                )
+            return None
+        parts = builder.components(perturbation)
+        if dose is None:
+            if not parts:
+                return format_dose(0)
+            raise ValueError(
+                f"This model reads doses (dose_key={builder.dose_key!r}): pass the dose of "
+                f"{perturbation!r}, e.g. dose=1.0, dose='1+0.5' for a combination, or a "
+                "mapping of component to dose."
+            )
+        if not parts:
+            return "+".join(format_dose(d) for d in parse_doses(dose))
+        of = dose_of_components(builder.components(asked), dose)
+        spelled = [format_dose(of[part]) for part in parts]
+        return spelled[0] if len(set(spelled)) == 1 else "+".join(spelled)
 
     def generate(
         self,

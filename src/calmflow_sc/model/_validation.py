@@ -11,6 +11,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from .._anndata import get_expression
+from ..data._doses import check_dose_column
 
 MIN_TRAINING_CELLS = 16
 # larger than any log-normalised value (log1p of a whole cell's 1e6 normalised counts is 13.8)
@@ -102,6 +103,7 @@ def check_setup(
     covariate_keys: Sequence[str] | None,
     layer: str | None,
     require_control: bool = True,
+    dose_key: str | None = None,
 ) -> None:
     """Validate every ``setup_anndata`` argument against the data."""
     if not isinstance(adata, AnnData):
@@ -111,17 +113,25 @@ def check_setup(
         check_obs_column(adata, cell_type_key, "cell_type_key")
     for key in covariate_keys or ():
         check_obs_column(adata, key, "covariate_keys")
-    keys = [perturbation_key, cell_type_key, *(covariate_keys or ())]
+    if dose_key is not None and dose_key not in adata.obs.columns:
+        check_obs_column(adata, dose_key, "dose_key")  # names the missing column
+    keys = [perturbation_key, cell_type_key, *(covariate_keys or ()), dose_key]
     keys = [key for key in keys if key is not None]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"perturbation, cell type and covariate keys must differ, got {keys}.")
+        raise ValueError(
+            f"perturbation, cell type, covariate and dose keys must differ, got {keys}."
+        )
     get_expression(adata, layer)
     check_expression(adata, layer)
     if require_control:
         check_control_value(adata.obs[perturbation_key], control_value, "adata.obs")
         check_perturbation_labels(adata.obs[perturbation_key], control_value, "adata.obs")
-        for key in keys:
+        for key in keys[:-1] if dose_key is not None else keys:
             warn_empty_categories(adata.obs[key], "adata.obs")
+    if dose_key is not None:
+        check_dose_column(
+            adata.obs[dose_key], adata.obs[perturbation_key], control_value, "adata.obs"
+        )
 
 
 def check_control_value(labels: pd.Series, control_value: str, place: str) -> None:

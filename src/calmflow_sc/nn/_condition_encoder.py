@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import ConditionEncoder, PromptBuilder
+from ..data import ConditionEncoder, PromptBuilder, component_doses
 from ._component_knowledge import ComponentKnowledge, UnknownComponentError
 
 #: The perturbation's phrase in the context prompt of component codes (the codes follow it).
@@ -47,6 +47,9 @@ class ConditionPromptEncoder:
         model meets an unmeasured component as a mixture of components it has learned. The
         features are packed after the token ids in one float tensor (exact for token ids
         below 2**24); the mask covers the tokens and the ``n_prompt_tokens`` code tokens.
+
+    With a dose column (the builder's ``dose_key``), each component's code is multiplied by
+    its dose (``"components"``, ``"onehot"``), and text prompts name the doses.
 
     Parameters
     ----------
@@ -189,8 +192,16 @@ class ConditionPromptEncoder:
             f"the model has no description or embedding of them. {how}"
         )
 
-    def perturbation_features(self, perturbations: Sequence[str]) -> torch.Tensor:
+    def perturbation_features(
+        self,
+        perturbations: Sequence[str],
+        doses: Sequence[object] | None = None,
+        strict: bool = True,
+    ) -> torch.Tensor:
         """Features of perturbations: the (soft) codes of their components and their count.
+
+        With ``doses`` (one per perturbation: a number, or one per component joined by
+        ``"+"``), each component's code is scaled by its dose.
 
         Returns
         -------
@@ -198,42 +209,70 @@ class ConditionPromptEncoder:
         """
         self.check_components(perturbations)
         code_of = {name: i for i, name in enumerate(self.trained_components)}
-        unique, inverse = np.unique(np.asarray(perturbations, dtype=str), return_inverse=True)
+        doses = ["1"] * len(perturbations) if doses is None else [str(d) for d in doses]
+        pairs = [f"{p}\x1f{d}" for p, d in zip(map(str, perturbations), doses, strict=True)]
+        unique, inverse = np.unique(np.asarray(pairs, dtype=str), return_inverse=True)
         features = torch.zeros(len(unique), self.n_perturbation_features)
-        for row, perturbation in enumerate(unique):
+        for row, pair in enumerate(unique):
+            perturbation, dose = pair.split("\x1f")
             parts = self.components(perturbation)
-            for part in parts:
+            for part, scale in zip(parts, component_doses(parts, dose, strict), strict=True):
                 if part in code_of:
-                    features[row, code_of[part]] += 1.0
+                    features[row, code_of[part]] += scale
                 else:  # never measured: placed among the trained components it resembles
-                    features[row, : self.n_codes] += self.neighbours(part)
+                    features[row, : self.n_codes] += scale * self.neighbours(part)
             features[row, self.n_codes] = float(len(parts))
         return features[torch.as_tensor(inverse.reshape(-1), dtype=torch.long)]
 
     # ------------------------------------------------------------------ prompts
-    def __call__(self, conditions: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, conditions: pd.DataFrame, strict: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt inputs and mask of every row of ``conditions`` (the builder's columns).
 
-        Identical conditions are encoded once.
+        Identical conditions are encoded once. ``strict=False`` accepts doses that do not fit
+        their perturbation (giving it zero codes): the placeholder rows of the table of every
+        registered perturbation x dose x context, which no cell has.
         """
-        keys = self.builder.keys
+        keys = self.builder.condition_keys
         frame = conditions[keys].astype(str).reset_index(drop=True)
         rows = pd.factorize(frame.agg("\x1f".join, axis=1))[0]
         unique = frame.iloc[np.unique(rows, return_index=True)[1]].reset_index(drop=True)
-        inputs, mask = self._encode(unique)
+        inputs, mask = self._encode(unique, strict)
         return inputs[rows], mask[rows]
 
-    def _encode(self, unique: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+    def _doses(self, unique: pd.DataFrame) -> list[str] | None:
+        dose_key = self.builder.dose_key
+        return unique[dose_key].tolist() if dose_key is not None else None
+
+    def _encode(self, unique: pd.DataFrame, strict: bool) -> tuple[torch.Tensor, torch.Tensor]:
         keys = self.builder.keys
         feature_mask = torch.ones(len(unique), self.n_prompt_tokens, dtype=torch.long)
         if self.kind == "onehot":
-            features = self.onehot.encode(unique[keys[1:]], unique[keys[0]].tolist())
+            features = self.onehot.encode(
+                unique[keys[1:]], unique[keys[0]].tolist(), self._doses(unique), strict
+            )
             return torch.as_tensor(features, dtype=torch.float32), feature_mask
+        if not strict and self.builder.dose_key is not None and self.kind != "components":
+            unique = unique.assign(**{self.builder.dose_key: self._fitting_doses(unique)})
         if self.kind == "minilm":
             return self.embed_texts()(self.builder.render_frame(unique)), feature_mask
         if self.kind == "lm":
             return self.tokenize(self.builder.render_frame(unique))
-        features = self.perturbation_features(unique[keys[0]].tolist())
+        features = self.perturbation_features(unique[keys[0]].tolist(), self._doses(unique), strict)
         ids, mask = self.tokenize(self.builder.render_frame(unique, treatment=CONTEXT_TREATMENT))
         inputs = torch.cat([ids.float(), features], dim=1)
         return inputs, torch.cat([mask, feature_mask], dim=1)
+
+    def _fitting_doses(self, unique: pd.DataFrame) -> list[str]:
+        """Each row's dose, or ``"0"`` where it does not fit the row's perturbation."""
+        fitting = []
+        for perturbation, dose in zip(
+            unique[self.builder.perturbation_key], unique[self.builder.dose_key], strict=True
+        ):
+            try:
+                component_doses(self.components(perturbation), dose)
+                fitting.append(dose)
+            except ValueError:
+                fitting.append("0")
+        return fitting
