@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import anndata
+import numpy as np
 import pytest
 
 
@@ -121,7 +122,12 @@ def test_train_predict_evaluate_generate(kang_files, trained):
     assert result.returncode == 0, result.stderr[-2000:]
     predicted = anndata.read_h5ad(out)
     query = anndata.read_h5ad(kang_files / "query.h5ad")
-    assert predicted.layers["pred"].shape == query.shape
+    # streamed: X is the prediction, the perturbation column says which
+    assert predicted.X.shape == query.shape
+    assert not np.allclose(
+        predicted.X, query.X.toarray() if hasattr(query.X, "toarray") else query.X
+    )
+    assert (predicted.obs["condition"] == "stimulated").all()
     assert predicted.obsm["X_pred"].shape[0] == query.n_obs
 
     metrics = kang_files / "metrics.csv"

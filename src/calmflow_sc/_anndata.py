@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from anndata import AnnData
 from scipy import sparse
@@ -49,6 +51,21 @@ def get_expression(
             f"`{name}.X`."
         )
     return adata.layers[layer]
+
+
+def sample_rows(matrix: Any, max_rows: int, seed: int = 0) -> Any:
+    """The rows of a matrix, or a random sample of ``max_rows`` of them in their order.
+
+    Works on in-memory dense and sparse matrices and on the on-disk matrices of a backed
+    AnnData (read in increasing row order, into memory); an in-memory matrix with at most
+    ``max_rows`` rows is returned as it is.
+    """
+    n_rows = matrix.shape[0]
+    if n_rows <= max_rows:
+        in_memory = isinstance(matrix, np.ndarray) or sparse.issparse(matrix)
+        return matrix if in_memory else matrix[0:n_rows]
+    rows = np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
+    return matrix[rows]
 
 
 def modality_with_obs(mdata, modality: str) -> AnnData:

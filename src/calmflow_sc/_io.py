@@ -17,7 +17,7 @@ def _check_suffix(path: Path) -> None:
         )
 
 
-def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
+def read_cells(path: str | Path, modality: str = "rna", backed: bool = False) -> AnnData:
     """Read cells from an .h5ad file, or one modality of an .h5mu file.
 
     For an .h5mu, columns of the MuData's global ``obs`` that the modality lacks are added to
@@ -30,6 +30,8 @@ def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
         The file.
     modality
         The modality holding expression, for .h5mu files.
+    backed
+        Open an .h5ad ``backed="r"`` (its expression stays on disk).
 
     Returns
     -------
@@ -43,7 +45,7 @@ def read_cells(path: str | Path, modality: str = "rna") -> AnnData:
         if path.suffix == ".h5ad":
             import anndata
 
-            return anndata.read_h5ad(path)
+            return anndata.read_h5ad(path, backed="r" if backed else None)
         import mudata
 
         mdata = mudata.read_h5mu(path)

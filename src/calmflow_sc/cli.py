@@ -31,7 +31,10 @@ examples:
 
 PREDICT_HELP = """\
 Predict how the cells of QUERY respond to a perturbation, with a model saved by `train`.
-The predictions go to layers[KEY] and obsm["X_" + KEY] of a copy of QUERY written to OUT.
+From .h5ad to .h5ad the cells are streamed in blocks (memory does not grow with their number):
+OUT holds the predicted expression in X, the cells' obs with the perturbation set to the one
+predicted, and the principal-component coordinates in obsm["X_" + KEY]. With an .h5mu, the
+predictions go to layers[KEY] and obsm["X_" + KEY] of a copy of QUERY.
 
 example:
   calmflow-sc predict kang_model cd14_controls.h5ad --perturbation stimulated \\
@@ -231,19 +234,25 @@ def _predict(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from ._io import check_output_path, read_cells, write_cells
 
-    check_output_path(args.out, args.overwrite)
+    out = check_output_path(args.out, args.overwrite)
     model = _load(args.model)
-    query = read_cells(args.query, args.modality)
     _check_known_perturbation(model, args.perturbation, args.allow_unseen)
-    model.predict(
-        query,
-        args.perturbation,
-        key_added=args.key_added,
-        n_samples=args.n_samples,
-        seed=args.seed,
-        dose=args.dose,
-    )
-    path = write_cells(query, args.out, args.modality)
+    arguments = {
+        "key_added": args.key_added,
+        "n_samples": args.n_samples,
+        "seed": args.seed,
+        "dose": args.dose,
+    }
+    if out.suffix == ".h5ad" and Path(args.query).suffix == ".h5ad":
+        # streamed: the query stays on disk, the predictions go to OUT block by block
+        query = read_cells(args.query, args.modality, backed=True)
+        model.predict(query, args.perturbation, output=out, overwrite=True, **arguments)
+        query.file.close()
+        path = out
+    else:
+        query = read_cells(args.query, args.modality)
+        model.predict(query, args.perturbation, **arguments)
+        path = write_cells(query, args.out, args.modality)
     print(f"predicted {query.n_obs} cells under {args.perturbation}; written to {path}")
     return 0
 
@@ -276,7 +285,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     pred, real, control = (
         read_cells(p, args.modality) for p in (args.pred, args.real, args.control)
     )
-    if args.key_added is not None:
+    streamed = args.key_added not in pred.layers and f"{args.key_added}_params" in pred.uns
+    if args.key_added is not None and not streamed:  # a streamed prediction is in X
         pred = AnnData(get_expression(pred, args.key_added, "PRED"), obs=pred.obs, var=pred.var)
     if args.layer is not None:
         real = AnnData(get_expression(real, args.layer, "REAL"), obs=real.obs, var=real.var)

@@ -10,11 +10,24 @@ from scipy import sparse
 from sklearn.decomposition import PCA
 from torch import nn
 
+#: Values (cells x genes) in one block of rows read, transformed or written at a time: 16 MB
+#: of float32, whatever the number of genes.
+BLOCK_VALUES = 1 << 22
+
+
+def rows_per_block(n_genes: int, most: int = 4096) -> int:
+    """Rows in a block of about :data:`BLOCK_VALUES` values (at most ``most``)."""
+    return max(1, min(most, BLOCK_VALUES // max(1, int(n_genes))))
+
 
 def iterate_dense_rows(
-    matrix: np.ndarray | sparse.spmatrix, chunk_size: int = 4096
+    matrix: np.ndarray | sparse.spmatrix, chunk_size: int | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield dense float32 row blocks of a dense or sparse matrix."""
+    """Yield dense float32 row blocks of a dense, sparse or on-disk matrix.
+
+    ``chunk_size`` rows at a time; ``None`` sizes blocks by :func:`rows_per_block`.
+    """
+    chunk_size = chunk_size or rows_per_block(matrix.shape[1])
     for start in range(0, matrix.shape[0], chunk_size):
         block = matrix[start : start + chunk_size]
         block = block.toarray() if sparse.issparse(block) else np.asarray(block)
@@ -109,7 +122,7 @@ class PCARepresentation(nn.Module):
         return (expression + self.to_pca(end - start) @ self.components).clamp_min(0.0)
 
     def transform_matrix(
-        self, expression: np.ndarray | sparse.spmatrix, chunk_size: int = 4096
+        self, expression: np.ndarray | sparse.spmatrix, chunk_size: int | None = None
     ) -> torch.Tensor:
         """Map a dense or sparse cells x genes matrix to model space, in row chunks."""
         device = self.mean.device

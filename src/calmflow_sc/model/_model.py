@@ -23,7 +23,7 @@ from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, Laye
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 from scvi.utils import setup_anndata_dsp
 
-from .._anndata import get_expression, modality_with_obs
+from .._anndata import get_expression, modality_with_obs, sample_rows
 from .._checkpoint import (
     LANGUAGE_MODEL_DIR,
     LEGACY_MODEL,
@@ -56,6 +56,7 @@ from ..data._doses import (
     parse_doses,
 )
 from ..data._prompts import check_descriptions
+from ..data._representation import rows_per_block
 from ..module import CaLMFlowModule
 from ..nn import (
     CausalLMBackbone,
@@ -73,13 +74,13 @@ from ..train import (
     default_max_epochs,
 )
 from ._persistence import read_saved_model, save_model, warn_legacy
+from ._prediction_sink import DenseSink, H5adSink, SparseSink, check_output
 from ._prompt_table import condition_table
 from ._training_checkpoint import TrainingCheckpoint, read_training_state
 from ._validation import (
     MIN_TRAINING_CELLS,
     check_control_value,
     check_expression,
-    check_finite_predictions,
     check_perturbation_labels,
     check_query_genes,
     check_setup,
@@ -87,6 +88,10 @@ from ._validation import (
 )
 
 # set by CaLMFlowPerturb.load: the saved language model's directory
+#: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
+#: its memory does not grow with the data.
+PCA_MAX_CELLS = 50_000
+
 _SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "saved_language_model", default=None
 )
@@ -798,7 +803,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         representation = module.representation
         if not representation.is_fitted:
-            representation.fit(expression)
+            representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
         perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY))
         perturbation = perturbation.ravel().astype(np.int64)
         control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
@@ -1241,20 +1246,36 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
     def _to_outputs(
         self,
         states: list[torch.Tensor],
+        sink: DenseSink | SparseSink | H5adSink,
         sources: torch.Tensor | None = None,
         expression: Any = None,
-        chunk_size: int = 4096,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Average samples into gene-space expression and PCA coordinates.
+        chunk_size: int | None = None,
+    ) -> np.ndarray:
+        """Average samples into gene-space expression, written to ``sink`` block by block.
 
         With ``sources`` and the starting cells' ``expression``, each cell is moved by its
         flow's displacement and keeps the detail outside the principal subspace; otherwise
-        states are mapped back through the inverse PCA.
+        states are mapped back through the inverse PCA. Memory holds one block of
+        ``chunk_size`` cells in gene space (``None``: about 4 million values), whatever the
+        number of cells.
+
+        Returns
+        -------
+        The PCA coordinates, averaged over the samples.
+
+        Raises
+        ------
+        FloatingPointError
+            If any prediction is not finite (checked on every block before it is written).
         """
         representation = self.module.representation
         device = representation.mean.device
         n_cells = states[0].shape[0]
-        out = np.zeros((n_cells, representation.mean.shape[0]), dtype=np.float32)
+        chunk_size = chunk_size or rows_per_block(representation.mean.shape[0])
+        with torch.no_grad():
+            coordinates = torch.stack([representation.to_pca(s.to(device)).cpu() for s in states])
+        coordinates = coordinates.mean(0).numpy().astype(np.float32)
+        bad = ~np.isfinite(coordinates).all(axis=1)
         blocks = iterate_dense_rows(expression, chunk_size) if expression is not None else None
         with torch.no_grad():
             for start in range(0, n_cells, chunk_size):
@@ -1267,9 +1288,18 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                     ]
                 else:
                     decoded = [representation.inverse_transform(s[rows].to(device)) for s in states]
-                out[rows] = torch.stack(decoded).mean(0).cpu().numpy()
-            coordinates = torch.stack([representation.to_pca(s.to(device)).cpu() for s in states])
-        return out, coordinates.mean(0).numpy().astype(np.float32)
+                block = torch.stack(decoded).mean(0).cpu().numpy()
+                bad[rows] |= ~np.isfinite(block).all(axis=1)
+                if not bad.any():
+                    sink.write(start, block)
+        if bad.any():
+            raise FloatingPointError(
+                f"The predictions of {int(bad.sum())} of {n_cells} cells are not finite; "
+                "nothing was written. The model's weights or the input are broken: check that "
+                "training ended without errors (model.history_) and that the input is "
+                "log-normalised."
+            )
+        return coordinates
 
     def predict(
         self,
@@ -1285,6 +1315,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         decoding: str | None = None,
         overwrite: bool = False,
         dose: float | str | Mapping[str, float] | None = None,
+        output: str | Path = "dense",
     ) -> AnnData | None:
         """Predict each cell's state under a perturbation.
 
@@ -1337,11 +1368,23 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             them): a number for every component, one per component joined by ``"+"`` in the
             order ``perturbation`` names them, or a mapping of component to dose. Doses never
             trained are read on the scale of the trained ones.
+        output
+            Where the gene-space predictions go: ``"dense"`` (a dense float32 layer),
+            ``"sparse"`` (a CSR layer; the zeros of the prediction, clipped at zero, are not
+            stored), or the path of a new ``.h5ad`` file they are streamed to block by block
+            (``overwrite=True`` replaces an existing one): memory then holds one block of
+            cells in gene space whatever their number, and ``adata`` gets the coordinates
+            and parameters but no layer. The file holds the predictions in ``X``, ``obs``
+            (the perturbation set to ``perturbation``), ``var``, ``obsm`` and ``uns``; read it
+            with :func:`anndata.read_h5ad`, ``backed="r"`` for large ones. ``adata`` may be
+            backed (``anndata.read_h5ad(path, backed="r")``): its expression is read block by
+            block.
 
         Returns
         -------
         ``None`` when ``inplace``; else an AnnData whose ``X`` holds the predictions, with the
-        perturbation column set to ``perturbation`` and the outputs below.
+        perturbation column set to ``perturbation`` and the outputs below (with a file
+        ``output``, that file opened ``backed="r"``).
 
         Writes
         ------
@@ -1352,6 +1395,7 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         ``adata.uns[key_added + "_params"]``
             The arguments of this call.
         """
+        stream_to = check_output(output, overwrite)
         if isinstance(adata, MuData):
             if inplace:  # before any work, as for an AnnData
                 self._check_outputs(self._expression_data(adata), key_added, overwrite)
@@ -1367,12 +1411,15 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
                 use_cache=use_cache,
                 decoding=decoding,
                 dose=dose,
+                output=output,
+                overwrite=overwrite,
             )
             if not inplace:
                 return result
             rna = self._expression_data(adata)
             record_outputs(rna, key_added, f"X_{key_added}")
-            rna.layers[key_added] = result.layers[key_added]
+            if stream_to is None:
+                rna.layers[key_added] = result.layers[key_added]
             rna.obsm[f"X_{key_added}"] = result.obsm[f"X_{key_added}"]
             rna.uns[f"{key_added}_params"] = result.uns[f"{key_added}_params"]
             return None
@@ -1427,8 +1474,17 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
             for sample in range(n_samples)
         ]
         kept = expression if decoding == "residual" else None
-        expression, coordinates = self._to_outputs(states, sources, kept)
-        check_finite_predictions(expression, coordinates)
+        shape = (adata.n_obs, len(self.var_names_))
+        if stream_to is not None:
+            sink = H5adSink(stream_to, *shape)
+        else:
+            sink = (SparseSink if output == "sparse" else DenseSink)(*shape)
+        try:
+            coordinates = self._to_outputs(states, sink, sources, kept)
+        except BaseException:
+            if stream_to is not None:
+                sink.abort()
+            raise
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
@@ -1439,10 +1495,28 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         }
         if dose is not None:
             params["dose"] = dose
-        if not inplace:
-            obs = adata.obs.copy()
+        obs = adata.obs.copy() if (stream_to is not None or not inplace) else None
+        if obs is not None:
             for key, value in treatment.items():
                 obs[key] = value
+        if stream_to is not None:
+            params["output"] = str(stream_to)
+            sink.finish(
+                obs,
+                adata.var.copy(),
+                {f"X_{key_added}": coordinates},
+                {f"{key_added}_params": params},
+            )
+            if not inplace:
+                import anndata
+
+                return anndata.read_h5ad(stream_to, backed="r")
+            record_outputs(adata, obsm=f"X_{key_added}")
+            adata.obsm[f"X_{key_added}"] = coordinates
+            adata.uns[f"{key_added}_params"] = params
+            return None
+        expression = sink.result()
+        if not inplace:
             return AnnData(
                 X=expression,
                 obs=obs,
@@ -1582,8 +1656,9 @@ class CaLMFlowPerturb(UnsupervisedTrainingMixin, BaseModelClass):
         states = self._rollout_conditions(
             obs_df, sources, temperature, generator, batch_size, noise_keys=keys
         )
-        expression, coordinates = self._to_outputs([states])
-        check_finite_predictions(expression, coordinates)
+        sink = DenseSink(len(obs_df), len(self.var_names_))
+        coordinates = self._to_outputs([states], sink)
+        expression = sink.result()
         var_names = pd.Index(self.var_names_)
         return AnnData(
             X=expression,
