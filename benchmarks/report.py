@@ -6,7 +6,7 @@ Usage::
 
 reads ``benchmarks/results/{kang,norman,kang_counts}.csv`` with their ``*_fit.csv`` (the fit of
 the training conditions), ``ablations_*.csv`` (variants of the defaults), the tables that
-``training_speed.py``, ``rollout_speed.py`` and ``prompt_encoders.py --report`` write, and the
+``training_speed.py``, ``rollout_speed.py``, ``scale.py`` and ``prompt_encoders.py --report`` write, and the
 hand-kept texts there, and writes ``docs/benchmarks.md`` and ``docs/_static/benchmarks/*.png``.
 """
 
@@ -317,6 +317,40 @@ def ablations_section() -> list[str]:
     return text
 
 
+def scale_section(figures: Path, out: Path) -> list[str]:
+    """Training and prediction cost and peak memory per size (``scale.py``), with a figure."""
+    table = pd.read_csv(RESULTS / "scale.csv").sort_values(["phase", "n_cells"])
+    text = [(RESULTS / "scale.md").read_text()] if (RESULTS / "scale.md").exists() else []
+    shown = table[["n_cells", "phase", "seconds", "cells_per_second", "us_per_cell"]].copy()
+    shown["peak RSS (GB)"] = table["peak_rss_gb"]
+    shown.columns = ["cells", "phase", "seconds", "cells/s", "µs per cell", "peak RSS (GB)"]
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + " --- |" * len(shown.columns)]
+    for row in shown.itertuples(index=False):
+        cells, phase, seconds, rate, per_cell, rss = row
+        lines.append(
+            f"| {cells:,} | {phase} | {seconds:.1f} | {rate:,.0f} | {per_cell:.0f} | {rss:.2f} |"
+        )
+    text.append("\n".join(lines))
+    figures.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for phase, part in table.groupby("phase"):
+        axes[0].plot(part["n_cells"], part["us_per_cell"], marker="o", label=phase)
+        axes[1].plot(part["n_cells"], part["peak_rss_gb"], marker="o", label=phase)
+    for axis, label in zip(axes, ["µs of one core per cell", "peak RSS (GB)"], strict=True):
+        axis.set_xscale("log")
+        axis.set_xlabel("cells (2,000 genes, on disk)")
+        axis.set_ylabel(label)
+        axis.set_ylim(bottom=0)
+        axis.legend()
+    axes[1].axhline(4, color="grey", linestyle="--", linewidth=1)
+    figure.tight_layout()
+    figure.savefig(figures / "scale.png", dpi=120)
+    plt.close(figure)
+    relative = (figures / "scale.png").relative_to(out.parent)
+    text.append(f"![Cost per cell and peak memory against the number of cells]({relative})")
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -334,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     if (RESULTS / "decoding.md").exists():
         text += decoding_section()
     text += ablations_section()
+    if (RESULTS / "scale.csv").exists():
+        text += scale_section(figures, args.out)
     # tables written by other scripts, with their own headings
     for name in ("training_speed.md", "rollout_speed.md", "prompt_encoders.md", "demo.md"):
         if (RESULTS / name).exists():

@@ -43,8 +43,14 @@ def training_data(task: str):
     return adata[~held.to_numpy()].copy()
 
 
-def time_calmflow(task: str, seed: int = 0, max_epochs: int | None = None) -> dict:
-    """Seconds to train the default CaLMFlowPerturb, and how many steps it took."""
+def time_calmflow(
+    task: str, seed: int = 0, max_epochs: int | None = None, n_predict: int = 0
+) -> dict:
+    """Seconds to train the default CaLMFlowPerturb, and how many steps it took.
+
+    With ``n_predict``, also the seconds to predict that many cells (control cells of the
+    training data, repeated) under a perturbation.
+    """
     import scvi
 
     train = training_data(task)
@@ -60,7 +66,19 @@ def time_calmflow(task: str, seed: int = 0, max_epochs: int | None = None) -> di
     )
     seconds = time.perf_counter() - start
     epochs = len(model.history["elbo_train"])
-    return {"seconds": seconds, "epochs": epochs, "steps": int(model.trainer.global_step)}
+    result = {"seconds": seconds, "epochs": epochs, "steps": int(model.trainer.global_step)}
+    if n_predict:
+        import anndata
+
+        controls = train[train.obs["condition"] == "control"]
+        query = anndata.concat([controls] * (n_predict // controls.n_obs + 1))[:n_predict].copy()
+        query.obs_names = [f"query{i}" for i in range(query.n_obs)]
+        perturbation = next(p for p in train.obs["condition"].unique() if p != "control")
+        start = time.perf_counter()
+        model.predict(query, perturbation)
+        result["predict_seconds"] = time.perf_counter() - start
+        result["predict_cells"] = n_predict
+    return result
 
 
 def time_flow_matching(task: str, seed: int = 0, n_iterations: int | None = None) -> dict:
@@ -76,12 +94,12 @@ def time_flow_matching(task: str, seed: int = 0, n_iterations: int | None = None
     return {"seconds": time.perf_counter() - start, "steps": baseline.n_iterations}
 
 
-def time_reference(path: Path, task: str) -> dict:
+def time_reference(path: Path, task: str, n_predict: int = 0) -> dict:
     """:func:`time_calmflow` of another checkout, in a subprocess that imports its ``src``."""
     here = str(Path(__file__).parent)
     code = (
         f"import json, sys; sys.path.insert(0, {here!r}); import training_speed as t; "
-        f"print('RESULT', json.dumps(t.time_calmflow({task!r})))"
+        f"print('RESULT', json.dumps(t.time_calmflow({task!r}, n_predict={n_predict})))"
     )
     env = dict(os.environ, PYTHONPATH=str(path / "src"))
     output = subprocess.run(
@@ -100,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="a shorter run than the defaults (tests)"
     )
+    parser.add_argument(
+        "--predict-cells", type=int, default=0, help="also time predicting this many cells"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.filterwarnings("ignore")
@@ -107,12 +128,19 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     short = args.max_epochs
-    rows = {"CaLMFlowPerturb (this version)": time_calmflow(args.task, max_epochs=short)}
+    n_predict = args.predict_cells
+    rows = {
+        "CaLMFlowPerturb (this version)": time_calmflow(
+            args.task, max_epochs=short, n_predict=n_predict
+        )
+    }
     rows["FlowMatchingBaseline (control source)"] = time_flow_matching(
         args.task, n_iterations=None if short is None else 10 * short
     )
     if args.reference is not None:
-        rows[f"CaLMFlowPerturb ({args.reference.name})"] = time_reference(args.reference, args.task)
+        rows[f"CaLMFlowPerturb ({args.reference.name})"] = time_reference(
+            args.reference, args.task, n_predict
+        )
     ours = rows["CaLMFlowPerturb (this version)"]["seconds"]
     lines = [
         "| model | train (s) | steps | time / this version's |",
@@ -132,6 +160,22 @@ def main(argv: list[str] | None = None) -> None:
         f"({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}).",
         "",
     ]
+    if n_predict:
+        ours = rows["CaLMFlowPerturb (this version)"]["predict_seconds"]
+        lines += [
+            "",
+            f"Prediction of {n_predict:,} control cells (after each model's training):",
+            "",
+            "| model | predict (s) | cells/s | time / this version's |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, row in rows.items():
+            if "predict_seconds" in row:
+                seconds = row["predict_seconds"]
+                lines.append(
+                    f"| {name} | {seconds:.1f} | {n_predict / seconds:,.0f} | "
+                    f"{seconds / ours:.2f} |"
+                )
     text = "\n".join(header + lines) + "\n"
     if args.out is not None:
         args.out.write_text(text)

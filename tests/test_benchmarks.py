@@ -29,6 +29,8 @@ def test_every_script_is_covered():
         "prompt_encoders",
         "descriptions",
         "training_speed",
+        "gpu",
+        "scale",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -92,3 +94,29 @@ def test_prompt_encoder_runs_write_their_table(scripts, tmp_path, monkeypatch):
     module.main(["kang", "--variants", "onehot", "--seeds", "0", "--cell-types", "Dendritic"])
     table = pd.read_csv(tmp_path / "prompts" / "kang-onehot.csv")
     assert set(table["split"]) == {"Dendritic"}
+
+
+def test_gpu_benchmark_runs_at_its_smallest_size_on_the_cpu(scripts, tmp_path):
+    out = tmp_path / "gpu.csv"
+    argv = ["--sizes", "default", "--steps", "1", "--cells", "48", "--batch-size", "8"]
+    table = scripts("gpu").main([*argv, "--out", str(out)])
+    assert list(table["phase"]) == ["train", "predict"]
+    assert (table["cells_per_second"] > 0).all()
+    train = table[table["phase"] == "train"].iloc[0]
+    assert train["tokens_per_second"] > train["cells_per_second"]  # several tokens per cell
+    assert pd.read_csv(out).shape[0] == 2
+
+
+@pytest.mark.slow
+def test_scale_benchmark_measures_both_phases_in_their_own_processes(scripts, tmp_path):
+    out = tmp_path / "scale.csv"
+    argv = ["scale.py", "--sizes", "300", "--n-genes", "60", "--workdir", str(tmp_path)]
+    saved, sys.argv = sys.argv, [*argv, "--out", str(out)]
+    try:
+        scripts("scale").main()
+    finally:
+        sys.argv = saved
+    table = pd.read_csv(out)
+    assert list(table["phase"]) == ["train", "predict"]
+    assert (table["peak_rss_gb"] > 0.1).all() and (table["cells_per_second"] > 0).all()
+    assert (tmp_path / "predicted_300.h5ad").is_file()

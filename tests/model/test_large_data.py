@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import sparse
 
-import calmflow_sc.model._model as model_file
+import calmflow_sc.model._training as training_file
 from calmflow_sc import CaLMFlowPerturb
 from calmflow_sc._anndata import sample_rows
 from calmflow_sc.data import PCARepresentation
@@ -103,7 +103,7 @@ def test_the_pca_is_fitted_on_a_bounded_sample(tmp_path, monkeypatch):
     )  # the same sample on disk as in memory
     seen = []
     fit = PCARepresentation.fit
-    monkeypatch.setattr(model_file, "PCA_MAX_CELLS", 100)
+    monkeypatch.setattr(training_file, "PCA_MAX_CELLS", 100)
     monkeypatch.setattr(
         PCARepresentation,
         "fit",

@@ -89,16 +89,19 @@ def test_values_far_outside_log_expression_are_refused(model, query):
         setup(adata)
 
 
-def test_backed_anndata_gets_a_clear_error(model, tmp_path):
+def test_backed_anndata_is_checked_block_by_block(model, tmp_path):
     import anndata
 
     adata = gen_adata()
+    adata.X = adata.X.toarray()
+    adata.X[-1, -1] = np.nan  # in the last block read
     adata.write_h5ad(tmp_path / "cells.h5ad")
     backed = anndata.read_h5ad(tmp_path / "cells.h5ad", backed="r")
-    with pytest.raises(ValueError, match="to_memory"):
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
         setup(backed)
+    assert "_scvi_perturbation" not in backed.obs
     query = backed[backed.obs["condition"] == "control"]
-    with pytest.raises(ValueError, match="to_memory"):
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
         model.predict(query, perturbation="IFNB", inplace=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._descriptions import kang2018_descriptions, norman2019_descriptions
+from ._on_disk import write_simulated
 from ._real import kang2018, kang2018_counts, norman2019_devel
 from ._simulated import simulated
 
@@ -13,4 +14,5 @@ __all__ = [
     "norman2019_descriptions",
     "norman2019_devel",
     "simulated",
+    "write_simulated",
 ]

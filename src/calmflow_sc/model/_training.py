@@ -1,0 +1,350 @@
+"""Training a CaLMFlowPerturb: model space, controls, coupling, split, run, checkpoints."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scvi
+import torch
+
+from .._anndata import sample_rows
+from .._checkpoint import (
+    read_manifest,
+)
+from .._constants import REGISTRY_KEYS
+from .._outputs import (
+    check_count,
+)
+from ..data import (
+    Coupling,
+    SequenceBuilder,
+)
+from ..train import (
+    InterruptionRecorder,
+    RestoreBestWeights,
+    default_max_epochs,
+)
+from ._persistence import read_saved_model
+from ._training_checkpoint import TrainingCheckpoint, read_training_state
+from ._validation import (
+    MIN_TRAINING_CELLS,
+)
+
+#: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
+#: its memory does not grow with the data.
+PCA_MAX_CELLS = 50_000
+
+
+class TrainingMixin:
+    """Training: model space, control pool and coupling, the split, the run and its checkpoints.
+
+    A part of :class:`~calmflow_sc.CaLMFlowPerturb`, which combines it with scvi-tools'
+    base classes.
+    """
+
+    def _fit_to_training_cells(self) -> tuple[SequenceBuilder, np.ndarray]:
+        """Fit the PCA (once), store the control cells, map every cell to model space.
+
+        Returns
+        -------
+        The builder of training sequences, and the indices of the cells the flows lead to:
+        every cell, or with ``source="control"`` the perturbed cells (a flow from controls to
+        controls is the identity and would teach the model that a cell type's own cells never
+        move).
+        """
+        manager = self.adata_manager
+        module = self.module
+        expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        representation = module.representation
+        if not representation.is_fitted:
+            representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
+        perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY))
+        perturbation = perturbation.ravel().astype(np.int64)
+        control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
+            self.prompt_builder.control_value
+        )
+        is_control = perturbation == control_code
+        if REGISTRY_KEYS.DOSE_KEY in manager.data_registry:  # treatments: perturbation x dose
+            dose = np.asarray(manager.get_from_registry(REGISTRY_KEYS.DOSE_KEY))
+            perturbation = perturbation * len(self.dose_levels) + dose.ravel().astype(np.int64)
+        codes = [
+            np.asarray(manager.get_from_registry(REGISTRY_KEYS.CELL_TYPE_KEY)).reshape(-1, 1)
+            if REGISTRY_KEYS.CELL_TYPE_KEY in manager.data_registry
+            else np.zeros((self.adata.n_obs, 1))
+        ]
+        if REGISTRY_KEYS.COVARIATES_KEY in manager.data_registry:
+            codes.append(np.asarray(manager.get_from_registry(REGISTRY_KEYS.COVARIATES_KEY)))
+        codes = torch.as_tensor(np.concatenate(codes, axis=1), dtype=torch.long)
+        with torch.no_grad():
+            states = representation.transform_matrix(expression).float().cpu()
+            contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
+        conditions = perturbation * module.n_contexts + contexts
+        if module.source == "control":
+            self._warn_contexts_without_controls(contexts, is_control)
+        module.set_control_pool(states[torch.as_tensor(is_control)], contexts[is_control])
+        targets = np.flatnonzero(~is_control) if module.source == "control" else None
+        coupling = None
+        if targets is not None and self.pairing == "condition":
+            coupling = Coupling.fit(
+                states,
+                conditions,
+                contexts,
+                targets,
+                module.control_pool,
+                seed=int(scvi.settings.seed or 0),
+            )
+        builder = SequenceBuilder(
+            states=states,
+            conditions=conditions,
+            contexts=contexts,
+            pool=module.control_pool if module.source == "control" else None,
+            n_steps=module.n_steps,
+            n_trajectories=module.n_trajectories,
+            path_sigma=module.path_sigma,
+            coupling=coupling,
+        )
+        if targets is not None:
+            return builder, targets
+        return builder, np.arange(self.adata.n_obs)
+
+    def _warn_contexts_without_controls(self, contexts: np.ndarray, is_control: np.ndarray):
+        """Name the cell types (and covariate groups) whose flows must borrow controls."""
+        lacking = np.setdiff1d(np.unique(contexts[~is_control]), contexts[is_control])
+        if len(lacking) == 0:
+            return
+        keys = self.prompt_builder.keys[1:]
+        obs = self._as_anndata(self.adata).obs
+        if keys:
+            unique, first = np.unique(contexts, return_index=True)  # a cell of each context
+            first = dict(zip(unique.tolist(), first.tolist(), strict=True))
+            names = [
+                ", ".join(f"{key}={obs[key].iloc[first[int(c)]]}" for key in keys) for c in lacking
+            ]
+        else:
+            names = ["all cells"]
+        warnings.warn(
+            f"{len(lacking)} group(s) have perturbed cells but no control cells: "
+            f"{names[:5]}. Their flows start from control cells of the same cell type, or "
+            "else from any control cell; add their controls, or use source='gaussian'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int | None = None,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        early_stopping: bool = True,
+        restore_best_weights: bool = True,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every_n_epochs: int = 1,
+        resume: bool = False,
+        plan_kwargs: dict | None = None,
+        **kwargs: Any,
+    ):
+        """Train the model with the scvi-tools training plan and runner.
+
+        The learning rate warms up over the first 5% of the steps and then decays along a
+        cosine. 10% of the target cells are held out; their loss, with the same sources, paths
+        and noise at every epoch, decides early stopping and which epoch's weights are kept.
+
+        Parameters
+        ----------
+        max_epochs
+            Largest number of passes over the data. ``None`` visits about
+            ``75,000 * sqrt(n / 1,000)`` cells for ``n`` training cells
+            (:func:`calmflow_sc.train.default_cell_visits`): 86 epochs of 770 cells, 3 of a
+            million.
+        batch_size
+            Cells per minibatch; ``None`` uses 128.
+        accelerator
+            ``"cpu"``, ``"gpu"`` or ``"auto"`` (Lightning).
+        devices
+            Devices to use (Lightning); several GPUs train with DDP through
+            ``strategy="ddp"``.
+        lr
+            Peak learning rate of AdamW.
+        weight_decay
+            Weight decay of AdamW.
+        early_stopping
+            Stop when the validation loss has not improved for a tenth of ``max_epochs``
+            (at least 5 epochs); tune with ``early_stopping_patience``.
+        restore_best_weights
+            End with the weights of the epoch with the lowest validation loss.
+        checkpoint_dir
+            Write a training checkpoint there every ``checkpoint_every_n_epochs`` epochs: a
+            model save (loadable with :meth:`load`) with the optimizer's state, the schedule,
+            the split and the history, replaced atomically each time.
+        checkpoint_every_n_epochs
+            Epochs between checkpoints.
+        resume
+            Continue the run whose checkpoint is in ``checkpoint_dir``: its weights, optimizer
+            state, learning-rate schedule, split and history, for the epochs it had left
+            (``max_epochs``, if given, is the new total). Early stopping and the best-weight
+            restore start afresh.
+        plan_kwargs
+            Further arguments of :class:`calmflow_sc.train.CaLMFlowTrainingPlan`, e.g.
+            ``warmup_fraction``, ``final_lr_ratio``, ``reduce_lr_on_plateau``.
+        **kwargs
+            Further arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and
+            the Lightning trainer, e.g. ``precision="bf16-mixed"``, ``train_size``,
+            ``early_stopping_patience``, ``check_val_every_n_epoch``.
+        """
+        if self.adata is None:
+            raise ValueError(
+                "This model was loaded without data; load it with `adata=` to train further."
+            )
+        if max_epochs is not None and int(max_epochs) < 1:
+            raise ValueError(f"max_epochs must be at least 1, got {max_epochs}.")
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        if self.adata.n_obs < MIN_TRAINING_CELLS:
+            raise ValueError(
+                f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
+                "train. Use more cells."
+            )
+        resume_state = None
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs checkpoint_dir, the run's checkpoint.")
+            resume_state = self._read_checkpoint(checkpoint_dir)
+            total = resume_state["max_epochs"] if max_epochs is None else int(max_epochs)
+            max_epochs = total - resume_state["finished_epochs"]
+            if max_epochs < 1:
+                raise ValueError(
+                    f"The checkpoint in {str(checkpoint_dir)!r} finished its {total} epochs; "
+                    "pass a larger max_epochs to train further."
+                )
+        builder, targets = self._fit_to_training_cells()
+        if len(targets) < MIN_TRAINING_CELLS:
+            raise ValueError(
+                f"Only {len(targets)} perturbed cells: at least {MIN_TRAINING_CELLS} are needed "
+                "to learn flows from control cells. Use more cells."
+            )
+        batch_size = batch_size or 128
+        splitter = dict(kwargs.pop("datasplitter_kwargs", None) or {})
+        if resume_state is not None:
+            splitter["external_indexing"] = [np.asarray(i) for i in resume_state["split"]]
+        if "external_indexing" not in splitter:
+            splitter["external_indexing"] = self._split(
+                targets, self.adata.n_obs, kwargs.pop("train_size", None)
+            )
+        splitter.setdefault("builder", builder)
+        n_train, n_validation = (len(part) for part in splitter["external_indexing"][:2])
+        if max_epochs is None:
+            max_epochs = default_max_epochs(n_train)
+        plan = {"lr": lr, "weight_decay": weight_decay}
+        plan.update(plan_kwargs or {})
+        kwargs.setdefault("check_val_every_n_epoch", 1)
+        steps_per_epoch = max(1, int(np.ceil(n_train / batch_size)))
+        kwargs.setdefault("log_every_n_steps", min(10, steps_per_epoch))
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if n_validation == 0:
+            early_stopping = restore_best_weights = False
+        if early_stopping:
+            kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            kwargs.setdefault("early_stopping_patience", max(5, int(max_epochs) // 10))
+        if restore_best_weights:
+            callbacks.append(RestoreBestWeights("elbo_validation"))
+        recorder = InterruptionRecorder()
+        callbacks.append(recorder)
+        if resume_state is not None:
+            plan["resume_state"] = resume_state
+        if checkpoint_dir is not None:
+            before = resume_state["finished_epochs"] if resume_state is not None else 0
+            callbacks.insert(  # first, so that it saves before another callback stops
+                0,
+                TrainingCheckpoint(
+                    self,
+                    checkpoint_dir,
+                    check_count(checkpoint_every_n_epochs, "checkpoint_every_n_epochs"),
+                    max_epochs=before + int(max_epochs),
+                    split=list(splitter["external_indexing"]),
+                    epochs_before=before,
+                ),
+            )
+        self.module.train()  # a loaded or trained model is in eval mode (dropout off)
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            return super().train(
+                max_epochs=max_epochs,
+                batch_size=batch_size,
+                accelerator=accelerator,
+                devices=devices,
+                early_stopping=early_stopping,
+                plan_kwargs=plan,
+                datasplitter_kwargs=splitter,
+                callbacks=callbacks,
+                **kwargs,
+            )
+        except (SystemExit, KeyboardInterrupt):
+            if not recorder.interrupted:
+                raise
+            self._keep_interrupted_training(recorder.finished_epochs, splitter)
+            return None
+        finally:
+            self.module.eval()
+            # Lightning's shutdown after Ctrl-C ignores further Ctrl-C: give it back
+            if sigint is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)
+
+    def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
+        """Load a training checkpoint's weights and history into this model; its state."""
+        manifest = read_manifest(directory)  # verified once for both reads
+        state = read_training_state(directory, manifest)
+        attributes, var_names, weights, _ = read_saved_model(
+            type(self), Path(directory), "", self.module.control_start.device, manifest
+        )
+        if [str(name) for name in np.asarray(var_names).ravel()] != list(self.var_names_):
+            raise ValueError(
+                f"The checkpoint in {str(directory)!r} was trained on other genes; resume it "
+                "with the data it was trained on."
+            )
+        self.module.load_state_dict(weights)
+        self.history_ = attributes.get("history_")
+        self.is_trained_ = True  # so that scvi-tools appends this run's history
+        return state
+
+    def _keep_interrupted_training(self, finished_epochs: int, splitter: dict) -> None:
+        """After Ctrl-C: a usable model from the finished epochs, or a clear interruption."""
+        if finished_epochs == 0:
+            raise KeyboardInterrupt(
+                "Training was interrupted before its first epoch finished; the model is "
+                "unchanged in use (not trained)."
+            ) from None
+        train, validation, test = splitter["external_indexing"]
+        self.train_indices_, self.validation_indices_, self.test_indices_ = train, validation, test
+        self.is_trained_ = True
+        warnings.warn(
+            f"Training was interrupted after {finished_epochs} finished epoch(s). The model keeps "
+            "the weights of its best epoch so far and can predict, be saved, or train further "
+            "with model.train().",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    @staticmethod
+    def _split(targets: np.ndarray, n_obs: int, train_size: float | None) -> list[np.ndarray]:
+        """Training / validation split of the target cells (scvi-tools' seed).
+
+        Cells that are no target (controls, with ``source="control"``) form the unused test
+        set, as scvi-tools' splitter wants every cell in some set.
+        """
+        import scvi
+
+        train_size = 0.9 if train_size is None else float(train_size)
+        if not 0.0 < train_size <= 1.0:
+            raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
+        shuffled = np.random.default_rng(scvi.settings.seed).permutation(targets)
+        n_train = max(1, int(np.ceil(train_size * len(shuffled))))
+        rest = np.setdiff1d(np.arange(n_obs), targets)
+        return [shuffled[:n_train], shuffled[n_train:], rest]
