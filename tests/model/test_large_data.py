@@ -133,3 +133,20 @@ def test_streamed_prediction_memory_does_not_hold_the_output(tmp_path):
     tracemalloc.stop()
     assert peak_dense > output_bytes  # the dense path holds the output
     assert peak_streamed < output_bytes / 2
+
+
+def test_the_control_pool_is_bounded_per_context(monkeypatch):
+    from calmflow_sc.data._control_pool import bounded_per_context
+
+    contexts = np.array([0] * 10 + [1] * 3 + [2] * 7)
+    kept = bounded_per_context(contexts, 5, seed=0)
+    assert np.bincount(contexts[kept]).tolist() == [5, 3, 5]
+    assert np.all(np.diff(kept) > 0)
+    np.testing.assert_array_equal(bounded_per_context(contexts, 10), np.arange(20))
+    monkeypatch.setattr(training_file, "CONTROL_POOL_MAX_PER_CONTEXT", 4)
+    adata = gen_adata()
+    setup(adata)
+    model = CaLMFlowPerturb(adata, **TINY_MODEL)
+    model._fit_to_training_cells()
+    assert len(model.module.control_states) == 3 * 4  # three cell types, four controls each
+    assert model.module.control_pool.count.tolist() == [4, 4, 4]

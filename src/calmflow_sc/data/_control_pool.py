@@ -8,6 +8,23 @@ import numpy as np
 import torch
 
 
+def bounded_per_context(contexts: np.ndarray, most: int, seed: int = 0) -> np.ndarray:
+    """Positions of at most ``most`` cells of each context (a random sample beyond it).
+
+    Returns the kept positions in increasing order; contexts with ``most`` cells or fewer keep
+    all of theirs, so that a pool below the bound is unchanged.
+    """
+    contexts = np.asarray(contexts, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for context in np.unique(contexts):
+        members = np.flatnonzero(contexts == context)
+        if len(members) > most:
+            members = rng.choice(members, size=most, replace=False)
+        kept.append(members)
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
+
+
 class ControlPool(NamedTuple):
     """Control cells (model space) sorted by context, with where each context's cells lie.
 

@@ -24,6 +24,7 @@ from ..data import (
     Coupling,
     SequenceBuilder,
 )
+from ..data._control_pool import bounded_per_context
 from ..train import (
     InterruptionRecorder,
     RestoreBestWeights,
@@ -38,6 +39,10 @@ from ._validation import (
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
 #: its memory does not grow with the data.
 PCA_MAX_CELLS = 50_000
+#: The model stores at most this many control cells of each context (cell type and
+#: covariates; a random sample beyond it) to start flows from, so that it does not grow with
+#: the data.
+CONTROL_POOL_MAX_PER_CONTEXT = 20_000
 
 
 class TrainingMixin:
@@ -86,7 +91,9 @@ class TrainingMixin:
         conditions = perturbation * module.n_contexts + contexts
         if module.source == "control":
             self._warn_contexts_without_controls(contexts, is_control)
-        module.set_control_pool(states[torch.as_tensor(is_control)], contexts[is_control])
+        controls = np.flatnonzero(is_control)
+        controls = controls[bounded_per_context(contexts[controls], CONTROL_POOL_MAX_PER_CONTEXT)]
+        module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
         targets = np.flatnonzero(~is_control) if module.source == "control" else None
         coupling = None
         if targets is not None and self.pairing == "condition":
