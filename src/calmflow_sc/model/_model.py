@@ -12,13 +12,8 @@ from anndata import AnnData
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
-from .._outputs import (
-    check_temperature,
-)
-from ..data import (
-    PromptBuilder,
-    SequenceDataSplitter,
-)
+from .._outputs import check_temperature
+from ..data import PromptBuilder, SequenceDataSplitter
 from ..data._prompts import check_descriptions
 from ..module import CaLMFlowModule
 from ..nn import (
@@ -29,9 +24,7 @@ from ..nn import (
     load_minilm,
 )
 from ..nn._component_knowledge import as_embedding_frame
-from ..train import (
-    CaLMFlowTrainingPlan,
-)
+from ..train import CaLMFlowTrainingPlan
 from ._prediction import PredictionMixin
 from ._prompt_table import condition_table
 from ._prompting import ConditionsMixin

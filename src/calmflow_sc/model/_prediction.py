@@ -13,13 +13,7 @@ from mudata import MuData
 
 from .._anndata import get_expression
 from .._constants import DECODINGS
-from .._outputs import (
-    check_count,
-    check_output_keys,
-    check_seed,
-    check_temperature,
-    record_outputs,
-)
+from .._outputs import check_count, check_output_keys, check_seed, check_temperature, record_outputs
 from .._random import cell_keys, cell_uniform
 from ._prediction_sink import DenseSink, H5adSink, SparseSink, check_output
 

@@ -9,9 +9,7 @@ from mudata import MuData
 
 from .._anndata import modality_with_obs
 from .._constants import REGISTRY_KEYS
-from ..data._doses import (
-    canonical_dose_levels,
-)
+from ..data._doses import canonical_dose_levels
 
 
 class RegistryMixin:

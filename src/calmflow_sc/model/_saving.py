@@ -12,12 +12,7 @@ from typing import TYPE_CHECKING, Any
 from anndata import AnnData
 from mudata import MuData
 
-from .._checkpoint import (
-    LANGUAGE_MODEL_DIR,
-    LEGACY_MODEL,
-    CheckpointError,
-    has_manifest,
-)
+from .._checkpoint import LANGUAGE_MODEL_DIR, LEGACY_MODEL, CheckpointError, has_manifest
 from ..nn import ComponentKnowledge
 from ._persistence import read_saved_model, save_model, warn_legacy
 

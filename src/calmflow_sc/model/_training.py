@@ -13,28 +13,15 @@ import scvi
 import torch
 
 from .._anndata import sample_rows
-from .._checkpoint import (
-    read_manifest,
-)
+from .._checkpoint import read_manifest
 from .._constants import REGISTRY_KEYS
-from .._outputs import (
-    check_count,
-)
-from ..data import (
-    Coupling,
-    SequenceBuilder,
-)
+from .._outputs import check_count
+from ..data import Coupling, SequenceBuilder
 from ..data._control_pool import bounded_per_context
-from ..train import (
-    InterruptionRecorder,
-    RestoreBestWeights,
-    default_max_epochs,
-)
+from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
 from ._persistence import read_saved_model
 from ._training_checkpoint import TrainingCheckpoint, read_training_state
-from ._validation import (
-    MIN_TRAINING_CELLS,
-)
+from ._validation import MIN_TRAINING_CELLS
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
 #: its memory does not grow with the data.
