@@ -342,7 +342,8 @@ def scale_section(figures: Path, out: Path) -> list[str]:
         axis.set_ylabel(label)
         axis.set_ylim(bottom=0)
         axis.legend()
-    axes[1].axhline(4, color="grey", linestyle="--", linewidth=1)
+    axes[1].axhline(4, color="grey", linestyle="--", linewidth=1)  # the 1M target
+    axes[1].set_ylim(0, max(4.5, float(table["peak_rss_gb"].max()) * 1.1))
     figure.tight_layout()
     figure.savefig(figures / "scale.png", dpi=120)
     plt.close(figure)
@@ -371,7 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     if (RESULTS / "scale.csv").exists():
         text += scale_section(figures, args.out)
     # tables written by other scripts, with their own headings
-    for name in ("training_speed.md", "rollout_speed.md", "prompt_encoders.md", "demo.md"):
+    names = ("training_speed.md", "prediction_speed.md", "rollout_speed.md")
+    for name in (*names, "prompt_encoders.md", "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
             body = body.replace("\n# ", "\n## ")  # top-level headings become sections

@@ -33,27 +33,31 @@ import calmflow_sc as cfs
 HELD_OUT = {"kang": "CD14+Mono", "simulated": "T cell"}
 
 
-def training_data(task: str):
+def training_data(task: str, n_genes: int = 200):
     """Training cells of the split: every cell but the held-out type's perturbed ones."""
     if task == "kang":
         adata = cfs.datasets.kang2018()
     else:
-        adata = cfs.datasets.simulated(n_cells_per_group=40, n_genes=200)
+        adata = cfs.datasets.simulated(n_cells_per_group=40, n_genes=n_genes)
     held = (adata.obs["cell_type"] == HELD_OUT[task]) & (adata.obs["condition"] != "control")
     return adata[~held.to_numpy()].copy()
 
 
 def time_calmflow(
-    task: str, seed: int = 0, max_epochs: int | None = None, n_predict: int = 0
+    task: str,
+    seed: int = 0,
+    max_epochs: int | None = None,
+    n_predict: int = 0,
+    n_genes: int = 200,
 ) -> dict:
     """Seconds to train the default CaLMFlowPerturb, and how many steps it took.
 
     With ``n_predict``, also the seconds to predict that many cells (control cells of the
-    training data, repeated) under a perturbation.
+    training data, repeated) under a perturbation. ``n_genes`` sizes the simulated data.
     """
     import scvi
 
-    train = training_data(task)
+    train = training_data(task, n_genes)
     scvi.settings.seed = seed
     cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", cell_type_key="cell_type")
     model = cfs.CaLMFlowPerturb(train)
@@ -94,12 +98,12 @@ def time_flow_matching(task: str, seed: int = 0, n_iterations: int | None = None
     return {"seconds": time.perf_counter() - start, "steps": baseline.n_iterations}
 
 
-def time_reference(path: Path, task: str, n_predict: int = 0) -> dict:
+def time_reference(path: Path, task: str, **kwargs) -> dict:
     """:func:`time_calmflow` of another checkout, in a subprocess that imports its ``src``."""
     here = str(Path(__file__).parent)
     code = (
         f"import json, sys; sys.path.insert(0, {here!r}); import training_speed as t; "
-        f"print('RESULT', json.dumps(t.time_calmflow({task!r}, n_predict={n_predict})))"
+        f"print('RESULT', json.dumps(t.time_calmflow({task!r}, **{kwargs!r})))"
     )
     env = dict(os.environ, PYTHONPATH=str(path / "src"))
     output = subprocess.run(
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--predict-cells", type=int, default=0, help="also time predicting this many cells"
     )
+    parser.add_argument("--n-genes", type=int, default=200, help="genes of --task simulated")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.filterwarnings("ignore")
@@ -129,17 +134,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     short = args.max_epochs
     n_predict = args.predict_cells
-    rows = {
-        "CaLMFlowPerturb (this version)": time_calmflow(
-            args.task, max_epochs=short, n_predict=n_predict
-        )
-    }
+    settings = {"max_epochs": short, "n_predict": n_predict, "n_genes": args.n_genes}
+    rows = {"CaLMFlowPerturb (this version)": time_calmflow(args.task, **settings)}
     rows["FlowMatchingBaseline (control source)"] = time_flow_matching(
         args.task, n_iterations=None if short is None else 10 * short
     )
     if args.reference is not None:
         rows[f"CaLMFlowPerturb ({args.reference.name})"] = time_reference(
-            args.reference, args.task, n_predict
+            args.reference, args.task, **settings
         )
     ours = rows["CaLMFlowPerturb (this version)"]["seconds"]
     lines = [
@@ -151,11 +153,16 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} | {row['seconds']:.1f} | {row['steps']} | {row['seconds'] / ours:.2f} |"
         )
     command = "python benchmarks/training_speed.py " + " ".join(argv or sys.argv[1:])
+    label, title = ("training-time", "Training time")
+    if n_predict:
+        label, title = ("prediction-time", f"Training and prediction time, {args.task}")
     header = [
-        "(training-time)=",
-        "## Training time",
+        f"({label})=",
+        f"## {title}",
         "",
-        f"`{command}`: each model at its defaults on {args.task} with "
+        f"`{command}`: each model at its defaults"
+        + (f" but {short} epoch(s)" if short else "")
+        + f" on {args.task} with "
         f"{HELD_OUT[args.task]}'s perturbed cells held out, one after the other in one run "
         f"({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}).",
         "",

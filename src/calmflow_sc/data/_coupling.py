@@ -69,7 +69,7 @@ class Coupling(NamedTuple):
         n_cells = len(conditions)
         targets = np.asarray(targets, dtype=np.int64)
         control_states = pool.states.detach().float().cpu().numpy().astype(np.float64)
-        target_states = states.detach().float().cpu().numpy().astype(np.float64)
+        states = states.detach().float().cpu()  # read per chunk, not copied whole
         starts, counts = pool.start.cpu().numpy(), pool.count.cpu().numpy()
         rows: list[np.ndarray] = [np.zeros(0, np.int64)] * n_cells
         weights: list[np.ndarray] = [np.zeros(0)] * n_cells
@@ -82,7 +82,8 @@ class Coupling(NamedTuple):
                 sources = controls
                 if len(sources) > max_cells:
                     sources = np.sort(rng.choice(controls, size=max_cells, replace=False))
-                plan = _exact_plan(target_states[chunk], control_states[sources])
+                chunk_states = states[torch.as_tensor(chunk)].numpy().astype(np.float64)
+                plan = _exact_plan(chunk_states, control_states[sources])
                 for position, cell in enumerate(chunk):
                     nonzero = np.flatnonzero(plan[position] > 0)
                     rows[cell] = sources[nonzero]
