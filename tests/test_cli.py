@@ -316,3 +316,22 @@ def test_train_and_predict_read_doses(tmp_path, capsys):
     assert main([*map(str, predict), "--dose", "3", "--out", str(tmp_path / "p.h5ad")]) == 0
     predicted = ad.read_h5ad(tmp_path / "p.h5ad")
     assert predicted.uns["calmflow_params"]["dose"] == "3"
+
+
+def test_version_and_help_do_not_load_torch():
+    code = (
+        "import sys\n"
+        "from calmflow_sc import cli\n"
+        "for argv in (['--version'], ['--help'], ['predict', '--help']):\n"
+        "    try:\n"
+        "        cli._parser().parse_args(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'torch' not in sys.modules and 'scvi' not in sys.modules, 'heavy import'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("calmflow-sc ")
+    import calmflow_sc
+
+    assert calmflow_sc.__version__ in result.stdout

@@ -1,17 +1,24 @@
-"""CaLMFlow for single-cell perturbation prediction."""
+"""CaLMFlow for single-cell perturbation prediction.
+
+Submodules and the model are imported when first used (``calmflow_sc.CaLMFlowPerturb``,
+``calmflow_sc.datasets`` ...), so that ``import calmflow_sc`` and the command line's help
+do not load torch and scvi-tools.
+"""
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from . import baselines, data, datasets, metrics, pl, tl, train
-from ._checkpoint import CheckpointError
-from .model import CaLMFlowPerturb
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("calmflow-sc")
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0"
+
+_SUBMODULES = ("baselines", "data", "datasets", "metrics", "model", "module", "nn", "pl", "tl")
+_SUBMODULES += ("train",)
+_ATTRIBUTES = {"CaLMFlowPerturb": ".model", "CheckpointError": "._checkpoint"}
 
 __all__ = [
     "CaLMFlowPerturb",
@@ -24,3 +31,20 @@ __all__ = [
     "tl",
     "train",
 ]
+
+if TYPE_CHECKING:
+    from . import baselines, data, datasets, metrics, pl, tl, train
+    from ._checkpoint import CheckpointError
+    from .model import CaLMFlowPerturb
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="calmflow-sc",
         description="Predict single-cell perturbation responses with CaLMFlow.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"calmflow-sc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",

@@ -51,3 +51,16 @@ def test_errors():
         sinkhorn_divergence(x, x, epsilon=0)
     with pytest.raises(ValueError, match="`p`"):
         wasserstein(x, x, p=0)
+
+
+def test_an_unconverged_sinkhorn_gives_one_warning_of_ours():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 5)), rng.normal(3.0, 1.0, size=(50, 5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = sinkhorn_divergence(x, y, epsilon=1e-4)
+    messages = [str(w.message) for w in caught]
+    assert np.isfinite(value)
+    assert len(messages) == 1 and "epsilon=0.0001" in messages[0], messages

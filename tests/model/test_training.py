@@ -71,3 +71,16 @@ def test_decoding_through_the_inverse_pca(adata):
     assert np.abs(residual.X - pca.X).max() > 1e-3
     with pytest.raises(ValueError, match="decoding must be one of"):
         model.predict(query, "IFNB", decoding="inverse")
+
+
+def test_training_prints_no_library_banners_and_no_v_num(capfd):
+    adata = gen_adata()
+    setup(adata)
+    model = CaLMFlowPerturb(adata, **TINY_MODEL)
+    capfd.readouterr()
+    model.train(max_epochs=2, accelerator="cpu")
+    out, err = capfd.readouterr()
+    printed = out + err
+    for chatter in ("GPU available", "TPU available", "litlogger", "LeafSpec", "v_num"):
+        assert chatter not in printed, chatter
+    assert "Epoch 2/2" in printed and "train_loss" in printed  # the bar still shows progress

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,7 +85,21 @@ def sinkhorn_divergence(x: Matrix, y: Matrix, epsilon: float = 1.0) -> float:
         raise ValueError(f"`epsilon` must be positive, got {epsilon}.")
     # log-domain iterations: with squared distances above ~700 epsilon, exp(-C / epsilon)
     # underflows to 0 and the plain iterations divide by zero
-    value = ot.bregman.empirical_sinkhorn_divergence(
-        a, b, reg=epsilon, metric="sqeuclidean", numIterMax=2000, method="sinkhorn_log"
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = ot.bregman.empirical_sinkhorn_divergence(
+            a, b, reg=epsilon, metric="sqeuclidean", numIterMax=2000, method="sinkhorn_log"
+        )
+    for warning in caught:  # POT's, once per transport problem: one of ours instead
+        if "did not converge" not in str(warning.message):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if any("did not converge" in str(warning.message) for warning in caught):
+        warnings.warn(
+            f"The Sinkhorn divergence did not converge in 2,000 iterations at epsilon={epsilon}; "
+            "its value is approximate. A larger epsilon (sinkhorn_epsilon) converges faster.",
+            UserWarning,
+            stacklevel=2,
+        )
     return float(max(float(value), 0.0))

@@ -19,6 +19,7 @@ from .._outputs import check_count
 from ..data import Coupling, SequenceBuilder
 from ..data._control_pool import bounded_per_context
 from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
+from ..train._quiet import EpochProgressBar, quiet_libraries
 from ._persistence import read_saved_model
 from ._training_checkpoint import TrainingCheckpoint, read_training_state
 from ._validation import MIN_TRAINING_CELLS
@@ -266,20 +267,24 @@ class TrainingMixin:
                     epochs_before=before,
                 ),
             )
+        if kwargs.get("enable_progress_bar", True) and not kwargs.get("simple_progress_bar"):
+            kwargs["simple_progress_bar"] = False  # ours instead: the same, without v_num
+            callbacks.append(EpochProgressBar())
         self.module.train()  # a loaded or trained model is in eval mode (dropout off)
         sigint = signal.getsignal(signal.SIGINT)
         try:
-            return super().train(
-                max_epochs=max_epochs,
-                batch_size=batch_size,
-                accelerator=accelerator,
-                devices=devices,
-                early_stopping=early_stopping,
-                plan_kwargs=plan,
-                datasplitter_kwargs=splitter,
-                callbacks=callbacks,
-                **kwargs,
-            )
+            with quiet_libraries():
+                return super().train(
+                    max_epochs=max_epochs,
+                    batch_size=batch_size,
+                    accelerator=accelerator,
+                    devices=devices,
+                    early_stopping=early_stopping,
+                    plan_kwargs=plan,
+                    datasplitter_kwargs=splitter,
+                    callbacks=callbacks,
+                    **kwargs,
+                )
         except (SystemExit, KeyboardInterrupt):
             if not recorder.interrupted:
                 raise
