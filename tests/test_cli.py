@@ -19,6 +19,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("calmflow", "mean_shift", "control", "energy_distance"):
         assert name in result.stdout
+    printed = result.stdout + result.stderr
+    for chatter in ("GPU available", "litlogger", "Seed set", "Sinkhorn", "v_num", "Warning"):
+        assert chatter not in printed, chatter
     written = anndata.read_h5ad(out)
     assert set(written.obs["origin"]) == {"observed", "calmflow", "mean_shift", "control"}
     assert (written.obs["condition"] == "IFNB+TNF").all()

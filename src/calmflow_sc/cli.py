@@ -150,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _quiet_libraries() -> None:
     """Keep the terminal for progress bars and results: no library chatter."""
+    import lightning  # noqa: F401  # it sets its loggers to INFO when imported: import it first
+
     logging.getLogger("lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
