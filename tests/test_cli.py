@@ -338,3 +338,31 @@ def test_version_and_help_do_not_load_torch():
     import calmflow_sc
 
     assert calmflow_sc.__version__ in result.stdout
+
+
+def test_evaluate_refuses_controls_as_predictions_and_writes_cell_eval_files(tmp_path, capsys):
+    import numpy as np
+
+    from calmflow_sc.cli import main
+    from helpers import gen_adata
+
+    adata = gen_adata(n_cells=300, n_genes=120)
+    adata.obs["condition"] = adata.obs["condition"].astype(str)
+    control = adata[adata.obs["condition"] == "control"].copy()
+    real = adata[adata.obs["condition"] == "IFNB"].copy()
+    pred = control.copy()
+    pred.obs["condition"] = "IFNB"
+    for name, cells in (("control", control), ("real", real), ("pred", pred)):
+        cells.write_h5ad(tmp_path / f"{name}.h5ad")
+    files = [str(tmp_path / f"{name}.h5ad") for name in ("pred", "real", "control")]
+    assert main(["evaluate", *files, "--out", str(tmp_path / "m.csv")]) == 1
+    assert "identical to CONTROL" in capsys.readouterr().err
+    pred.X = pred.X * 1.1
+    pred.write_h5ad(tmp_path / "pred.h5ad")
+    layout = tmp_path / "cell_eval"
+    argv = ["evaluate", *files, "--out", str(tmp_path / "m.csv"), "--cell-eval", str(layout)]
+    assert main(argv) == 0
+    assert "cell-eval run" in capsys.readouterr().out
+    written = anndata.read_h5ad(layout / "pred.h5ad")
+    assert set(written.obs["condition"]) == {"IFNB", "control"}
+    assert np.isfinite(written.X.toarray() if hasattr(written.X, "toarray") else written.X).all()

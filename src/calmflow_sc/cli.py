@@ -145,6 +145,18 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
     evaluate.add_argument("--out", required=True, help="output CSV")
     evaluate.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    evaluate.add_argument(
+        "--cell-eval",
+        default=None,
+        metavar="DIR",
+        help="also write pred.h5ad and real.h5ad for `cell-eval run` into DIR",
+    )
+    evaluate.add_argument(
+        "--perturbation-key", default="condition", help="perturbation column (for --cell-eval)"
+    )
+    evaluate.add_argument(
+        "--control-value", default="control", help="label of the controls (for --cell-eval)"
+    )
     return parser
 
 
@@ -298,10 +310,43 @@ def _evaluate(args: argparse.Namespace) -> int:
         control = AnnData(
             get_expression(control, args.layer, "CONTROL"), obs=control.obs, var=control.var
         )
+    identical = pred.shape == control.shape and _same_values(pred.X, control.X)
+    if identical:
+        raise ValueError(
+            "PRED's expression is identical to CONTROL's: it holds the control cells, not a "
+            "prediction. Name the layer with the prediction with --key-added (e.g. calmflow)."
+        )
     table = evaluate(pred, real, control, groupby=args.groupby)
     table.to_csv(args.out, index=False)
+    if args.cell_eval is not None:
+        from .metrics import to_cell_eval
+
+        paths = to_cell_eval(
+            pred,
+            real,
+            control,
+            args.cell_eval,
+            args.perturbation_key,
+            args.control_value,
+            overwrite=args.overwrite,
+        )
+        print(
+            f"cell-eval files: {paths['pred']} and {paths['real']}; score them with `cell-eval "
+            f"run -ap {paths['pred']} -ar {paths['real']} --control-pert {args.control_value} "
+            f"--pert-col {args.perturbation_key}`"
+        )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
+
+
+def _same_values(first, second) -> bool:
+    """Whether two expression matrices (dense or sparse) hold the same values."""
+    import numpy as np
+    from scipy import sparse
+
+    first = first.toarray() if sparse.issparse(first) else np.asarray(first)
+    second = second.toarray() if sparse.issparse(second) else np.asarray(second)
+    return first.shape == second.shape and np.array_equal(first, second)
 
 
 COMMANDS = {

@@ -47,6 +47,8 @@ EXPECTED_METRICS = [
     "sinkhorn",
     "r2_all",
     "pearson_delta_all",
+    "mse_all",
+    "mae_all",
     "r2_top5",
     "pearson_delta_top5",
     "r2_top20",

@@ -150,3 +150,14 @@ def test_the_control_pool_is_bounded_per_context(monkeypatch):
     model._fit_to_training_cells()
     assert len(model.module.control_states) == 3 * 4  # three cell types, four controls each
     assert model.module.control_pool.count.tolist() == [4, 4, 4]
+
+
+def test_returned_predictions_keep_the_source_cells_label(model_and_controls, tmp_path):
+    model, controls = model_and_controls
+    returned = model.predict(controls, "IFNB", inplace=False)
+    assert (returned.obs["condition"] == "IFNB").all()
+    assert (returned.obs["source_condition"] == "control").all()
+    model.predict(controls, "IFNB", output=tmp_path / "p.h5ad")
+    streamed = anndata.read_h5ad(tmp_path / "p.h5ad")
+    assert (streamed.obs["source_condition"] == "control").all()
+    assert "source_condition" not in controls.obs  # the query is not relabelled

@@ -6,6 +6,7 @@ float64) and return floats; :func:`evaluate` takes AnnData objects and returns a
 
 from __future__ import annotations
 
+from ._cell_eval import to_cell_eval
 from ._de import de_genes, de_overlap, detected_genes
 from ._energy import energy_distance
 from ._evaluate import evaluate
@@ -24,6 +25,7 @@ __all__ = [
     "mean_expression_scores",
     "mmd_rbf",
     "sinkhorn_divergence",
+    "to_cell_eval",
     "top_changed_genes",
     "wasserstein",
 ]

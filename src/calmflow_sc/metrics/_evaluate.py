@@ -53,6 +53,8 @@ def evaluate(
       :func:`sinkhorn_divergence` (embedding), when ``transport``;
     - ``r2_all``, ``pearson_delta_all``: squared Pearson correlation of the mean expression and
       Pearson correlation of the mean change from control, over all genes;
+    - ``mse_all``, ``mae_all``: mean squared and mean absolute difference of the predicted and
+      observed mean expression profiles, over all genes (cell-eval's ``mse`` and ``mae``);
     - ``r2_top{k}``, ``pearson_delta_top{k}`` for each ``k`` in ``top_k``: the same over the ``k``
       genes with the largest absolute observed change from control (:func:`top_changed_genes`);
     - ``de_overlap_top{k}`` for each ``k`` in ``de_k``: :func:`de_overlap` (Wilcoxon tests of
@@ -179,6 +181,8 @@ def _evaluate_group(
     means = [column_means(expr[name], name) for name in ("pred", "real", "control")]
     all_genes = mean_expression_scores(*means)
     rows += [("r2_all", all_genes["r2"]), ("pearson_delta_all", all_genes["pearson_delta"])]
+    error = np.asarray(means[0], dtype=np.float64) - np.asarray(means[1], dtype=np.float64)
+    rows += [("mse_all", float(np.mean(error**2))), ("mae_all", float(np.mean(np.abs(error))))]
     for k in top_k:
         top = mean_expression_scores(*means, top_k=k)
         rows += [(f"r2_top{k}", top["r2"]), (f"pearson_delta_top{k}", top["pearson_delta"])]

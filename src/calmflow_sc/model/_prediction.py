@@ -107,8 +107,9 @@ class PredictionMixin:
         Returns
         -------
         ``None`` when ``inplace``; else an AnnData whose ``X`` holds the predictions, with the
-        perturbation column set to ``perturbation`` and the outputs below (with a file
-        ``output``, that file opened ``backed="r"``).
+        perturbation column set to ``perturbation`` (the source cells' own value kept in
+        ``"source_" + column``) and the outputs below (with a file ``output``, that file opened
+        ``backed="r"``).
 
         Writes
         ------
@@ -222,6 +223,8 @@ class PredictionMixin:
         obs = adata.obs.copy() if (stream_to is not None or not inplace) else None
         if obs is not None:
             for key, value in treatment.items():
+                if key in obs:  # the source cells' own label stays beside the predicted one
+                    obs[f"source_{key}"] = obs[key]
                 obs[key] = value
         if stream_to is not None:
             params["output"] = str(stream_to)
