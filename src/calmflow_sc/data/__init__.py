@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._components import COMBINATION_SEPARATOR
 from ._conditions import ConditionEncoder
 from ._control_pool import ControlPool
 from ._coupling import Coupling
@@ -10,7 +11,7 @@ from ._loader import SequenceDataset, SequenceDataSplitter, sequence_loader
 from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing, pair_within_groups
 from ._paths import sample_paths, time_grid
-from ._prompts import COMBINATION_SEPARATOR, PromptBuilder, render_perturbation
+from ._prompts import PromptBuilder, render_perturbation
 from ._representation import PCARepresentation, iterate_dense_rows
 from ._sequences import SequenceBuilder
 from ._splits import (

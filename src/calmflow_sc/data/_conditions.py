@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._doses import component_doses
+from ._components import perturbation_components
+from ._doses import component_doses, distinct_treatments
 
 
 class ConditionEncoder:
@@ -65,8 +66,7 @@ class ConditionEncoder:
 
     def components(self, perturbation: str) -> list[str]:
         """The single perturbations making up ``perturbation`` (none for the control)."""
-        parts = [part.strip() for part in str(perturbation).split(self.delimiter)]
-        return [part for part in parts if part and part != self.control_value]
+        return perturbation_components(perturbation, self.control_value, self.delimiter)
 
     def encode_perturbation(
         self, perturbation: str, dose: object | None = None, strict: bool = True
@@ -83,13 +83,13 @@ class ConditionEncoder:
         """
         code = np.zeros(len(self.perturbation_components))
         index = {name: i for i, name in enumerate(self.perturbation_components)}
-        unseen = [part for part in self.components(perturbation) if part not in index]
+        parts = self.components(perturbation)
+        unseen = [part for part in parts if part not in index]
         if unseen:
             raise ValueError(
                 f"Perturbation {perturbation!r} has component(s) {unseen} never seen in "
                 f"training; known: {self.perturbation_components[:10]}."
             )
-        parts = self.components(perturbation)
         scales = [1.0] * len(parts) if dose is None else component_doses(parts, dose, strict)
         for part, scale in zip(parts, scales, strict=True):
             code[index[part]] += scale
@@ -110,21 +110,9 @@ class ConditionEncoder:
         for key, levels in self.levels.items():
             values = contexts[key].astype(str).to_numpy()
             blocks.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
-        doses = ["1"] * len(perturbations) if doses is None else [str(d) for d in doses]
-        pairs = np.asarray(
-            [f"{p}\x1f{d}" for p, d in zip(map(str, perturbations), doses, strict=True)], dtype=str
-        )
-        unique, inverse = np.unique(pairs, return_inverse=True)
-        codes = (
-            np.stack(
-                [self.encode_perturbation(*pair.split("\x1f"), strict=strict) for pair in unique]
-            )
-            if len(unique)
-            else None
-        )
+        treatments, rows = distinct_treatments(perturbations, doses)
+        codes = [self.encode_perturbation(p, dose, strict=strict) for p, dose in treatments]
         blocks.append(
-            codes[inverse.reshape(-1)]
-            if codes is not None
-            else np.zeros((0, len(self.perturbation_components)))
+            np.stack(codes)[rows] if codes else np.zeros((0, len(self.perturbation_components)))
         )
         return np.concatenate(blocks, axis=1)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._components import perturbation_components
+
 DOSE_SEPARATOR = "+"
 
 
@@ -124,14 +126,27 @@ def check_dose_column(
         )
     pairs = pd.DataFrame({"p": perturbations.astype(str), "d": doses.astype(str)})
     for perturbation, dose in pairs.drop_duplicates().itertuples(index=False, name=None):
-        parts = [part.strip() for part in perturbation.split(delimiter)]
-        parts = [part for part in parts if part and part != str(control_value)]
+        parts = perturbation_components(perturbation, control_value, delimiter)
         try:
             component_doses(parts, dose) if parts else parse_doses(dose)
         except ValueError as err:
             raise ValueError(
                 f"{place}[{doses.name!r}] is not a dose for perturbation {perturbation!r}: {err}"
             ) from None
+
+
+def distinct_treatments(
+    perturbations: Sequence[object], doses: Sequence[object] | None = None
+) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The distinct (perturbation, dose) pairs of rows, and each row's index among them.
+
+    Without ``doses`` every row has dose ``"1"`` (its components unscaled).
+    """
+    perturbations = [str(p) for p in perturbations]
+    doses = ["1"] * len(perturbations) if doses is None else [str(d) for d in doses]
+    index: dict[tuple[str, str], int] = {}
+    rows = [index.setdefault(pair, len(index)) for pair in zip(perturbations, doses, strict=True)]
+    return list(index), np.asarray(rows, dtype=np.int64)
 
 
 def canonical_dose_levels(mapping: Sequence[object]) -> list[str]:

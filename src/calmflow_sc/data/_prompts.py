@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ._components import perturbation_components
 from ._doses import component_doses, format_dose
-
-COMBINATION_SEPARATOR = "+"
 
 
 def render_perturbation(
@@ -40,10 +39,7 @@ def render_perturbation(
     -------
     The phrase.
     """
-    if perturbation == control_value:
-        return "no perturbation"
-    parts = [part.strip() for part in str(perturbation).split(COMBINATION_SEPARATOR)]
-    parts = [part for part in parts if part and part != control_value]
+    parts = perturbation_components(perturbation, control_value)
     if not parts:
         return "no perturbation"
     phrases = list(parts)
@@ -182,8 +178,7 @@ class PromptBuilder:
 
     def components(self, perturbation: str) -> list[str]:
         """The components of a perturbation, in the order it names them."""
-        parts = [part.strip() for part in str(perturbation).split(COMBINATION_SEPARATOR)]
-        return [part for part in parts if part and part != self.control_value]
+        return perturbation_components(perturbation, self.control_value)
 
     def render(
         self,

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from anndata import AnnData
 
-from ._prompts import COMBINATION_SEPARATOR
+from ._components import COMBINATION_SEPARATOR
 
 
 class Split(NamedTuple):

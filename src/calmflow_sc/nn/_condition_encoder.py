@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from ..data import ConditionEncoder, PromptBuilder, component_doses
+from ..data._doses import distinct_treatments
 from ._component_knowledge import ComponentKnowledge, UnknownComponentError
 
 #: The perturbation's phrase in the context prompt of component codes (the codes follow it).
@@ -209,12 +210,9 @@ class ConditionPromptEncoder:
         """
         self.check_components(perturbations)
         code_of = {name: i for i, name in enumerate(self.trained_components)}
-        doses = ["1"] * len(perturbations) if doses is None else [str(d) for d in doses]
-        pairs = [f"{p}\x1f{d}" for p, d in zip(map(str, perturbations), doses, strict=True)]
-        unique, inverse = np.unique(np.asarray(pairs, dtype=str), return_inverse=True)
-        features = torch.zeros(len(unique), self.n_perturbation_features)
-        for row, pair in enumerate(unique):
-            perturbation, dose = pair.split("\x1f")
+        treatments, rows = distinct_treatments(perturbations, doses)
+        features = torch.zeros(len(treatments), self.n_perturbation_features)
+        for row, (perturbation, dose) in enumerate(treatments):
             parts = self.components(perturbation)
             for part, scale in zip(parts, component_doses(parts, dose, strict), strict=True):
                 if part in code_of:
@@ -222,7 +220,7 @@ class ConditionPromptEncoder:
                 else:  # never measured: placed among the trained components it resembles
                     features[row, : self.n_codes] += scale * self.neighbours(part)
             features[row, self.n_codes] = float(len(parts))
-        return features[torch.as_tensor(inverse.reshape(-1), dtype=torch.long)]
+        return features[torch.as_tensor(rows, dtype=torch.long)]
 
     # ------------------------------------------------------------------ prompts
     def __call__(
