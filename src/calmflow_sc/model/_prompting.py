@@ -149,7 +149,7 @@ class ConditionsMixin:
         if dose_key is not None:
             check_dose_column(obs[dose_key], obs[keys[0]], self.prompt_builder.control_value, "obs")
             unseen = sorted(
-                {format_dose(d) for v in obs[dose_key] for d in parse_doses(v)}
+                {format_dose(d) for v in obs[dose_key].astype(str).unique() for d in parse_doses(v)}
                 - {format_dose(d) for v in self.dose_levels for d in parse_doses(v)}
             )
             if unseen and self.prompt_encoder in ("lm", "minilm"):
