@@ -8,6 +8,20 @@ import numpy as np
 from anndata import AnnData
 from scipy import sparse
 
+try:  # anndata's on-disk element API, for files written block by block
+    from anndata.io import sparse_dataset, write_elem
+except ImportError:  # anndata < 0.11
+    from anndata.experimental import sparse_dataset, write_elem
+
+__all__ = [
+    "AnnDataKeyError",
+    "get_expression",
+    "modality_with_obs",
+    "sample_rows",
+    "sparse_dataset",
+    "write_elem",
+]
+
 
 class AnnDataKeyError(KeyError, ValueError):
     """A key the user named is not in the AnnData.

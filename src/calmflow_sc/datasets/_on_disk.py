@@ -46,10 +46,7 @@ def write_simulated(
     """
     import h5py
 
-    try:
-        from anndata.io import sparse_dataset, write_elem
-    except ImportError:  # anndata < 0.11
-        from anndata.experimental import sparse_dataset, write_elem
+    from .._anndata import sparse_dataset, write_elem
 
     if int(n_cells) < 1:
         raise ValueError(f"n_cells must be at least 1, got {n_cells}.")

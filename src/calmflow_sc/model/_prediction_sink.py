@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._anndata import write_elem
+
 #: The in-memory forms of the gene-space output of :meth:`~calmflow_sc.CaLMFlowPerturb.predict`.
 IN_MEMORY_OUTPUTS = ("dense", "sparse")
-
-
-def _write_elem(group: Any, key: str, value: Any) -> None:
-    try:
-        from anndata.io import write_elem
-    except ImportError:  # anndata < 0.11
-        from anndata.experimental import write_elem
-    write_elem(group, key, value)
 
 
 class DenseSink:
@@ -97,10 +90,10 @@ class H5adSink:
         self, obs: pd.DataFrame, var: pd.DataFrame, obsm: dict[str, np.ndarray], uns: dict
     ) -> Path:
         """Write the annotations, close the file and move it into place."""
-        _write_elem(self.file, "obs", obs)
-        _write_elem(self.file, "var", var)
-        _write_elem(self.file, "obsm", obsm)
-        _write_elem(self.file, "uns", uns)
+        write_elem(self.file, "obs", obs)
+        write_elem(self.file, "var", var)
+        write_elem(self.file, "obsm", obsm)
+        write_elem(self.file, "uns", uns)
         self.file.close()
         self.partial.replace(self.path)
         return self.path
