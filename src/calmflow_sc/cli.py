@@ -164,13 +164,14 @@ def _quiet_libraries() -> None:
     """Keep the terminal for progress bars and results: no library chatter."""
     import lightning  # noqa: F401  # it sets its loggers to INFO when imported: import it first
 
-    logging.getLogger("lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    from .train._quiet import LIBRARY_LOGGERS, LIBRARY_WARNINGS
+
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    for message in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -310,8 +311,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         control = AnnData(
             get_expression(control, args.layer, "CONTROL"), obs=control.obs, var=control.var
         )
-    identical = pred.shape == control.shape and _same_values(pred.X, control.X)
-    if identical:
+    if _same_values(pred.X, control.X):
         raise ValueError(
             "PRED's expression is identical to CONTROL's: it holds the control cells, not a "
             "prediction. Name the layer with the prediction with --key-added (e.g. calmflow)."
@@ -344,9 +344,13 @@ def _same_values(first, second) -> bool:
     import numpy as np
     from scipy import sparse
 
+    if first.shape != second.shape:
+        return False
+    if sparse.issparse(first) and sparse.issparse(second):  # without densifying either
+        return (sparse.csr_matrix(first) != sparse.csr_matrix(second)).nnz == 0
     first = first.toarray() if sparse.issparse(first) else np.asarray(first)
     second = second.toarray() if sparse.issparse(second) else np.asarray(second)
-    return first.shape == second.shape and np.array_equal(first, second)
+    return np.array_equal(first, second)
 
 
 COMMANDS = {
