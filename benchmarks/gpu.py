@@ -5,8 +5,9 @@ randomly initialised: throughput does not depend on the weights) it builds the m
 simulated data, takes ready training minibatches from the model's own data path and times:
 
 * **training**: forward, loss, backward and an AdamW step per minibatch, in bf16 autocast on a
-  GPU (float32 on the CPU), attention through PyTorch's fused scaled-dot-product kernels
-  (SDPA), optionally under ``torch.compile``; cells/s, tokens/s and model FLOPs utilisation
+  GPU (float32 on the CPU), attention as transformers runs it (PyTorch's fused
+  scaled-dot-product kernels, SDPA, by default; the table says which), optionally under
+  ``torch.compile``; cells/s, tokens/s and model FLOPs utilisation
   ``MFU = 6 x non-embedding parameters x tokens / time / peak`` (the peak is the GPU's dense
   bf16 rate, from the table below; none on a CPU);
 * **prediction**: :meth:`~calmflow_sc.CaLMFlowPerturb.predict` of control cells (KV-cached
@@ -108,9 +109,8 @@ def measure(
     builder, targets = model._fit_to_training_cells()
     module = model.module.to(device)
     module.train()
-    backbone = module.backbone
-    if hasattr(backbone, "model") and hasattr(backbone.model, "config"):
-        backbone.model.config._attn_implementation = "sdpa"
+    # transformers runs attention through PyTorch's fused SDPA kernels by default; say which
+    attention = getattr(module.backbone.transformer.config, "_attn_implementation", "unknown")
     step = module
     if compile_model:
         step = torch.compile(module)
@@ -160,6 +160,7 @@ def measure(
         "device": name or device.type,
         "precision": "bf16-autocast" if device.type == "cuda" else "float32",
         "compiled": compile_model,
+        "attention": attention,
         "non_embedding_parameters": n_params,
     }
     rows = [
