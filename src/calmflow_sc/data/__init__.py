@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._components import COMBINATION_SEPARATOR
+from ._condition_splits import CINEMAOT_HELDOUT, cinemaot_splits, heldout_condition_splits
 from ._conditions import ConditionEncoder
 from ._control_pool import ControlPool
 from ._coupling import Coupling
@@ -22,6 +23,7 @@ from ._splits import (
 )
 
 __all__ = [
+    "CINEMAOT_HELDOUT",
     "COMBINATION_SEPARATOR",
     "ConditionEncoder",
     "ControlPool",
@@ -33,11 +35,13 @@ __all__ = [
     "SequenceDataset",
     "Split",
     "check_dose_column",
+    "cinemaot_splits",
     "component_doses",
     "format_dose",
     "heldout_cell_type_splits",
     "heldout_combination_splits",
     "heldout_component_splits",
+    "heldout_condition_splits",
     "iterate_dense_rows",
     "optimal_transport_pairing",
     "pack_trajectories",

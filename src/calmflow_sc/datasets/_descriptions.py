@@ -74,3 +74,43 @@ def norman2019_descriptions() -> dict[str, str]:
     ``{gene: "over-expression of ..."}``.
     """
     return dict(_NORMAN2019)
+
+
+_DONG2023 = {
+    "IFNb": (
+        "interferon beta (IFN-beta), a type I interferon that induces interferon-stimulated "
+        "genes through IFNAR, JAK1/TYK2 and STAT1/STAT2"
+    ),
+    "IFNa2": (
+        "interferon alpha-2 (IFN-alpha2), a type I interferon that induces interferon-stimulated "
+        "genes through IFNAR, JAK1/TYK2 and STAT1/STAT2"
+    ),
+    "IFNg": (
+        "interferon gamma (IFN-gamma), the type II interferon that activates macrophages and "
+        "MHC class II expression through IFNGR, JAK1/JAK2 and STAT1"
+    ),
+    "IFN-III": (
+        "type III interferon (IFN-lambda), which induces interferon-stimulated genes through "
+        "the IFNLR1/IL10RB receptor, mostly on epithelial and some immune cells"
+    ),
+    "IL-6": (
+        "interleukin 6 (IL-6), a pro-inflammatory cytokine signalling through IL6R/gp130, "
+        "JAK1 and STAT3"
+    ),
+    "TNFa": (
+        "tumour necrosis factor alpha (TNF-alpha), a pro-inflammatory cytokine that activates "
+        "NF-kappaB through TNFR1/TNFR2"
+    ),
+}
+
+
+def dong2023_descriptions() -> dict[str, str]:
+    """Descriptions of the cytokines of :func:`dong2023_cinemaot`, keyed by their labels.
+
+    The pairs (``"IFNb+IFNg"`` ...) are described by their components.
+
+    Returns
+    -------
+    ``{cytokine: text}`` for IFNb, IFNa2, IFNg, IFN-III, IL-6 and TNFa.
+    """
+    return dict(_DONG2023)

@@ -174,7 +174,7 @@ def _not_found(spec: DataFile, searched: list[Path], reason: str) -> FileNotFoun
     return FileNotFoundError(
         f"Dataset file {spec.name!r} not found ({reason}).\n"
         f"Searched:\n{where}\n"
-        f"It is a subset of {spec.study}, taken from {spec.source}. {get}\n"
+        f"Its data come from {spec.study}, taken from {spec.source}. {get}\n"
         f"Put it in a directory and pass that directory (or the file) as `path=`, or set the "
         f"environment variable {DATA_DIR_ENV} to that directory, or place it in the cache "
         f"directory {cache_dir()} (set {CACHE_DIR_ENV} to move it)."
