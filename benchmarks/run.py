@@ -20,8 +20,9 @@ Models
 ------
 ``calmflow`` (:class:`calmflow_sc.CaLMFlowPerturb`, with ``[key=value,...]`` overrides of its
 arguments, e.g. ``calmflow[n_steps=16,causal_context=current]``, plus ``train_steps`` for the
-optimisation budget or ``budget`` for a multiple of the default one, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping`` and
-``restore_best_weights`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
+optimisation budget, ``budget`` for a multiple of the default one or ``epochs`` for a number of
+epochs, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping``, ``restore_best_weights``
+and ``precision`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
 perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` and
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
 ``linear``, ``mean_shift`` and ``control``. The last three are deterministic and run for the
@@ -72,7 +73,14 @@ from descriptions import DESCRIPTIONS
 EMBEDDING = "X_benchmark_pca"
 DETERMINISTIC = ("linear", "mean_shift", "perturbed_mean", "nearest", "control")
 # calmflow settings that go to model.train() instead of the constructor
-TRAIN_SETTINGS = ("lr", "weight_decay", "batch_size", "early_stopping", "restore_best_weights")
+TRAIN_SETTINGS = (
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "early_stopping",
+    "restore_best_weights",
+    "precision",
+)
 
 
 @dataclass
@@ -246,7 +254,9 @@ def parse_model(spec: str) -> tuple[str, dict]:
     return match.group(1), settings
 
 
-def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
+def fit_model(
+    name: str, settings: dict, train: AnnData, task: Task, seed: int, accelerator: str = "cpu"
+):
     """Build and train a model; return a function ``(query, perturbation, **kw) -> AnnData``."""
     import scvi
 
@@ -255,6 +265,7 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
     temperature = settings.pop("tau", None)
     train_steps = settings.pop("train_steps", None)
     budget = settings.pop("budget", None)
+    epochs = settings.pop("epochs", None)
     train_kwargs = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
     if settings.pop("descriptions", False):
         settings["perturbation_descriptions"] = DESCRIPTIONS[task.name.split("_")[0]]
@@ -268,9 +279,11 @@ def fit_model(name: str, settings: dict, train: AnnData, task: Task, seed: int):
             max_epochs = max(1, round(train_steps / np.ceil(n_train / 128)))
         if budget is not None:  # a multiple of the default number of epochs
             max_epochs = max(1, round(budget * cfs.train.default_max_epochs(n_train)))
+        if epochs is not None:
+            max_epochs = int(epochs)
         model.train(
             max_epochs=max_epochs,
-            accelerator="cpu",
+            accelerator=accelerator,
             enable_progress_bar=False,
             enable_model_summary=False,
             **train_kwargs,

@@ -55,8 +55,10 @@ def write_cinemaot_file(
     ]
     base = rng.gamma(2.0, 2.0, size=(len(CINEMAOT_CELL_TYPES), n_genes))
     effect = rng.gamma(1.0, 3.0, size=(len(CINEMAOT_STIMULATIONS), n_genes))
+    base[:, :2] *= 0.1  # the two mitochondrial genes hold about 1% of the counts
     effect[0] = 0.0
-    effect[:, n_genes // 2 :] = 0.0  # half the genes respond
+    effect[:, n_genes // 2 :] = 0.0  # half the genes respond, not the mitochondrial ones
+    effect[:, :2] = 0.0
     rates = np.stack(
         [
             base[CINEMAOT_CELL_TYPES.index(t)]

@@ -31,6 +31,7 @@ def test_every_script_is_covered():
         "training_speed",
         "gpu",
         "scale",
+        "paper",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -120,3 +121,25 @@ def test_scale_benchmark_measures_both_phases_in_their_own_processes(scripts, tm
     assert list(table["phase"]) == ["train", "predict"]
     assert (table["peak_rss_gb"] > 0.1).all() and (table["cells_per_second"] > 0).all()
     assert (tmp_path / "predicted_300.h5ad").is_file()
+
+
+def test_paper_benchmark_on_a_file_in_the_cinemaot_schema(scripts, tmp_path):
+    from atlas_files import write_cinemaot_file
+
+    path = write_cinemaot_file(tmp_path / "dong2023_cinemaot.h5ad", n_genes=80)
+    out, summary = tmp_path / "paper.csv", tmp_path / "paper.md"
+    arguments = [str(path), "--min-genes", "1", "--n-top-genes", "60", "--seeds", "0", "1"]
+    arguments += ["--models", TINY, "mean_shift", "--accelerator", "cpu", "--fast-metrics"]
+    scripts("paper").main([*arguments, "--out", str(out), "--summary", str(summary)])
+    table = pd.read_csv(out)
+    # 14 held-out conditions for each seed of the model, once for the deterministic baseline
+    assert len(table[table["model"] == TINY]) == 28
+    assert len(table[table["model"] == "mean_shift"]) == 14
+    assert set(table["split"]) == {
+        " | ".join([c["perturbation"], c["cell_type"], c["chronicity"]])
+        for c in scripts("paper").cfs.data.CINEMAOT_HELDOUT
+    }
+    for column in ("mmd", "energy_distance", "r2_all", "fit_pearson_delta_top50"):
+        assert table[column].notna().all(), column
+    text = summary.read_text()
+    assert "mean_shift" in text and "± " in text and "Command: `python benchmarks/paper.py" in text
