@@ -64,9 +64,12 @@ def anndatas(draw, n_genes: int | None = None) -> AnnData:
 
 def fingerprint(adata: AnnData) -> tuple:
     """What the user owns: expression, their obs columns, layers and obsm."""
-    x = adata.X.toarray() if sparse.issparse(adata.X) else np.array(adata.X)
+    def dense(matrix) -> np.ndarray:
+        return matrix.toarray() if sparse.issparse(matrix) else np.array(matrix)
+
     obs = adata.obs[[c for c in adata.obs.columns if not c.startswith("_scvi")]].copy()
-    return x, obs, {k: np.array(v) for k, v in adata.layers.items()}, set(adata.obsm)
+    layers = {k: dense(v) for k, v in adata.layers.items()}
+    return dense(adata.X), obs, layers, set(adata.obsm)
 
 
 def assert_same(before: tuple, after: tuple) -> None:

@@ -80,7 +80,7 @@ def select_values(
     missing = [w for w in wanted if w not in present]
     if missing:
         raise ValueError(f"{argument}={missing} not found; the file has {sorted(present)[:100]}.")
-    return column.astype(str).isin(wanted).to_numpy()
+    return column.astype(str).isin(wanted).to_numpy(copy=True)
 
 
 def looks_like_counts(matrix: np.ndarray | sparse.spmatrix) -> bool:
