@@ -64,6 +64,7 @@ def anndatas(draw, n_genes: int | None = None) -> AnnData:
 
 def fingerprint(adata: AnnData) -> tuple:
     """What the user owns: expression, their obs columns, layers and obsm."""
+
     def dense(matrix) -> np.ndarray:
         return matrix.toarray() if sparse.issparse(matrix) else np.array(matrix)
 
