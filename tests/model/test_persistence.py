@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -68,14 +69,15 @@ def test_pickled_0_1_0_model_is_refused_and_its_payload_does_not_run(tmp_path):
     assert not marker.exists()
 
 
-def test_genuine_0_1_0_model_loads_only_with_allow_pickle(model, query, tmp_path):
+def test_genuine_0_1_0_model_loads_only_with_allow_pickle(model, query, tmp_path, caplog):
     directory = tmp_path / "old"
     BaseModelClass.save(model, str(directory))  # the 0.1.0 format: scvi-tools' model.pt
     model.module.backbone.save_pretrained(directory / "language_model")
     with pytest.raises(CheckpointError, match="pickle"):
         CaLMFlowPerturb.load(directory, accelerator="cpu")
-    with pytest.warns(UserWarning, match="trust"):
+    with pytest.warns(UserWarning, match="trust"), caplog.at_level(logging.INFO):
         loaded = CaLMFlowPerturb.load(directory, accelerator="cpu", allow_pickle=True)
+    assert "already downloaded" not in caplog.text  # scvi-tools said so; nothing was downloaded
     before = model.predict(query, perturbation="IFNB", inplace=False, seed=2).X
     np.testing.assert_array_equal(
         before, loaded.predict(query, perturbation="IFNB", inplace=False, seed=2).X

@@ -14,6 +14,7 @@ from mudata import MuData
 
 from .._checkpoint import LANGUAGE_MODEL_DIR, LEGACY_MODEL, CheckpointError, has_manifest
 from ..nn import ComponentKnowledge
+from ..train._quiet import quiet_libraries
 from ._persistence import read_saved_model, save_model, warn_legacy
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ class SavingMixin:
     ) -> CaLMFlowPerturb:
         """Load a calmflow-sc 0.1.0 save (a pickle; only behind ``allow_pickle=True``)."""
         try:
-            with _saved_language_model(path, prefix):
+            with _saved_language_model(path, prefix), quiet_libraries():
                 return super().load(
                     str(path), adata=adata, accelerator=accelerator, device=device, prefix=prefix
                 )

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 from scvi.train._progress import ProgressBar
 
-#: Loggers whose INFO messages (device banners, tips, "Trainer.fit stopped") are not the
-#: package's to print; their warnings still show.
-LIBRARY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+#: Loggers whose INFO messages (device banners, tips, "Trainer.fit stopped", scvi-tools'
+#: "File ... already downloaded" when it loads a saved model) are not the package's to print;
+#: their warnings still show.
+LIBRARY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "scvi.data._download")
 
 #: Third-party warnings that say nothing about the user's data or model.
 LIBRARY_WARNINGS = (
