@@ -22,7 +22,6 @@ __all__ = [
 ]
 
 CONTROL = "control"
-_SAMPLE_VALUES = 1_000_000
 
 
 def first_column(obs: pd.DataFrame, candidates: Sequence[str], what: str, source: str) -> str:
@@ -84,12 +83,15 @@ def select_values(
 
 
 def looks_like_counts(matrix: np.ndarray | sparse.spmatrix) -> bool:
-    """Whether the first stored values of a matrix are non-negative whole numbers, some above 1."""
-    values = matrix.data if sparse.issparse(matrix) else np.asarray(matrix).ravel()
-    values = np.asarray(values[:_SAMPLE_VALUES], dtype=np.float64)
-    if values.size == 0:
-        return False
-    return bool(np.all(values >= 0) and np.all(np.mod(values, 1) == 0) and values.max() > 1)
+    """Whether a matrix holds raw counts: non-negative, its first stored values whole, some above 1.
+
+    Read with the model's own summary of expression values (the check behind its raw-count
+    warning), a block of rows at a time.
+    """
+    from ..model._validation import _value_summary
+
+    stats = _value_summary(matrix, "X")
+    return stats.first_integral and stats.minimum >= 0 and stats.first_max > 1
 
 
 def log_normalize_counts(adata: AnnData, target_sum: float = 1e4) -> bool:
