@@ -185,15 +185,6 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("mmd" if "mmd" in columns else columns[0])
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """A pipe table of a DataFrame with its index as the first column."""
-    header = [table.index.name or "", *map(str, table.columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for index, row in table.iterrows():
-        lines.append("| " + " | ".join([str(index), *map(str, row)]) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         task, args.models, args.seeds, args.accelerator, not args.no_fit, args.fast_metrics, save
     )
     save(table)
-    text = markdown(summary(table))
+    text = summary(table).to_markdown()
     args.summary.write_text(
         f"Held-out CINEMA-OT conditions (the paper's split), mean over the {len(task.splits)} "
         "conditions, "
