@@ -18,7 +18,7 @@ except PackageNotFoundError:  # pragma: no cover - source checkout without insta
 
 _SUBMODULES = ("baselines", "data", "datasets", "metrics", "model", "module", "nn", "pl", "tl")
 _SUBMODULES += ("train",)
-_ATTRIBUTES = {"CaLMFlowPerturb": ".model", "CheckpointError": "._checkpoint"}
+_ATTRIBUTES = {"CaLMFlowPerturb": ".model", "CheckpointError": "._saving"}
 
 __all__ = [
     "CaLMFlowPerturb",
@@ -34,7 +34,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import baselines, data, datasets, metrics, pl, tl, train
-    from ._checkpoint import CheckpointError
+    from ._saving import CheckpointError
     from .model import CaLMFlowPerturb
 
 

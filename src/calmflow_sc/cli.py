@@ -198,8 +198,8 @@ def _train(args: argparse.Namespace) -> int:
     _quiet_libraries()
     import scvi
 
-    from ._checkpoint import has_save
     from ._io import read_cells
+    from ._saving import has_save
     from .model import CaLMFlowPerturb
 
     out = Path(args.out)

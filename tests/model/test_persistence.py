@@ -10,7 +10,7 @@ import pytest
 from scvi.model.base import BaseModelClass
 
 from calmflow_sc import CaLMFlowPerturb, CheckpointError
-from calmflow_sc import _checkpoint as checkpoint
+from calmflow_sc._saving import _format as checkpoint
 from helpers import gen_adata, malicious_pickle, setup, trained_model
 
 

@@ -334,7 +334,7 @@ class FirstStep(Callback):
 
 
 def test_interrupted_run_resumes_with_its_optimizer_schedule_and_history(tmp_path):
-    from calmflow_sc.model._training_checkpoint import read_training_state
+    from calmflow_sc._saving._training_state import read_training_state
     from calmflow_sc.train import warmup_cosine
 
     checkpoint = tmp_path / "ckpt"

@@ -13,6 +13,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
 from .._outputs import check_temperature
+from .._saving._model_files import SavedParts
 from ..data import PromptBuilder, SequenceDataSplitter
 from ..data._prompts import check_descriptions
 from ..module import CaLMFlowModule
@@ -30,7 +31,7 @@ from ._prompt_table import condition_table
 from ._prompting import ConditionsMixin
 from ._registry import RegistryMixin
 from ._rollout import RolloutMixin
-from ._saving import _SAVED_KNOWLEDGE, _SAVED_LANGUAGE_MODEL, SavingMixin
+from ._saving import SavingMixin
 from ._setup import SetupMixin
 from ._training import TrainingMixin
 
@@ -208,6 +209,8 @@ class CaLMFlowPerturb(
         dropout: float = 0.1,
         pairing: str = "condition",
         decoding: str = "residual",
+        *,
+        _saved: SavedParts | None = None,
     ):
         super().__init__(adata, registry)
         if source not in SOURCES:
@@ -268,9 +271,12 @@ class CaLMFlowPerturb(
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
 
-        backbone = self._build_backbone(language_model, n_layers, hidden_size, n_heads, dropout)
+        saved = _saved or SavedParts()  # what load() read from the save
+        backbone = self._build_backbone(
+            language_model, n_layers, hidden_size, n_heads, dropout, saved.language_model
+        )
         backbone.configure_finetuning(finetune, lora_rank, lora_alpha)
-        knowledge = _SAVED_KNOWLEDGE.get()
+        knowledge = saved.knowledge
         if knowledge is None and prompt_encoder == "components":
             knowledge = ComponentKnowledge.build(
                 perturbation_descriptions,
@@ -341,6 +347,7 @@ class CaLMFlowPerturb(
         )
         # the embeddings travel with the weights (module.knowledge), not as a JSON argument
         perturbation_embeddings = None
+        del _saved  # the save's parts are no argument to record
         self.init_params_ = self._get_init_params(locals())
 
     @staticmethod
@@ -350,9 +357,9 @@ class CaLMFlowPerturb(
         hidden_size: int,
         n_heads: int,
         dropout: float,
+        saved: Path | None = None,
     ) -> CausalLMBackbone:
         """The default backbone, a named or local language model, or a saved model's."""
-        saved = _SAVED_LANGUAGE_MODEL.get()
         if saved is not None:  # loading: architecture and tokenizer from the save, weights later
             return CausalLMBackbone.from_pretrained(saved, load_weights=False)
         if language_model is None:

@@ -1,55 +1,18 @@
-"""Saving a model as safetensors and JSON, and loading it (and legacy pickles)."""
+"""Saving a model free of code, and loading it (the format: :mod:`calmflow_sc._saving`)."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anndata import AnnData
 from mudata import MuData
 
-from .._checkpoint import LANGUAGE_MODEL_DIR, LEGACY_MODEL, CheckpointError, has_manifest
-from ..nn import ComponentKnowledge
-from ..train._quiet import quiet_libraries
-from ._persistence import read_saved_model, save_model, warn_legacy
+from .._saving._legacy import damaged_legacy, is_legacy, read_pickled_model, warn_legacy
+from .._saving._model_files import read_saved_model, restore_model, save_model
 
 if TYPE_CHECKING:
     from ._model import CaLMFlowPerturb
-
-# set by CaLMFlowPerturb.load: the saved language model's directory
-_SAVED_LANGUAGE_MODEL: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
-    "saved_language_model", default=None
-)
-
-
-# set by CaLMFlowPerturb.load: the saved component knowledge
-_SAVED_KNOWLEDGE: contextvars.ContextVar[ComponentKnowledge | None] = contextvars.ContextVar(
-    "saved_knowledge", default=None
-)
-
-
-@contextlib.contextmanager
-def _saved_language_model(path: Path, prefix: str, state: Mapping | None = None):
-    """While loading: the backbone and the component knowledge come from the save.
-
-    The backbone from the save's ``language_model/``, if it has one; the knowledge from its
-    weights (``state``), if they hold one.
-    """
-    saved = path / f"{prefix}{LANGUAGE_MODEL_DIR}"
-    token = _SAVED_LANGUAGE_MODEL.set(saved if saved.is_dir() else None)
-    knowledge = None
-    if state is not None and "knowledge.vectors" in state:
-        knowledge = ComponentKnowledge.from_state_dict(state, "knowledge.")
-    knowledge_token = _SAVED_KNOWLEDGE.set(knowledge)
-    try:
-        yield
-    finally:
-        _SAVED_LANGUAGE_MODEL.reset(token)
-        _SAVED_KNOWLEDGE.reset(knowledge_token)
 
 
 class SavingMixin:
@@ -136,57 +99,21 @@ class SavingMixin:
             0.1.0 pickle without ``allow_pickle=True``.
         """
         from scvi.model._utils import parse_device_args
-        from scvi.model.base._save_load import _initialize_model, _validate_var_names
 
         path = Path(dir_path)
         prefix = prefix or ""
-        if (
-            allow_pickle
-            and not has_manifest(path, prefix)
-            and (path / f"{prefix}{LEGACY_MODEL}").is_file()
-        ):
-            warn_legacy(path)
-            return cls._load_pickled(path, adata, accelerator, device, prefix)
         _, _, torch_device = parse_device_args(
             accelerator=accelerator,
             devices=device,
             return_device="torch",
             validate_single_device=True,
         )
-        attributes, var_names, state, saved_data = read_saved_model(cls, path, prefix, torch_device)
-        adata = saved_data if adata is None else adata
-        registry = attributes.pop("registry_")
-        if adata is not None:
-            _validate_var_names(adata, var_names)
-            setup = getattr(cls, registry.get("setup_method_name", "setup_anndata"))
-            setup(adata, source_registry=registry, **registry["setup_args"])
-        with _saved_language_model(path, prefix, state):
-            model = _initialize_model(cls, adata, registry, attributes, None)
-        model.module.on_load(model)
-        model.module.load_state_dict(state)
-        model.to_device(torch_device)
-        model.module.eval()
-        if adata is not None:
-            model._validate_anndata(adata)
-        return model
-
-    @classmethod
-    def _load_pickled(
-        cls,
-        path: Path,
-        adata: AnnData | MuData | None,
-        accelerator: str,
-        device: int | str,
-        prefix: str,
-    ) -> CaLMFlowPerturb:
-        """Load a calmflow-sc 0.1.0 save (a pickle; only behind ``allow_pickle=True``)."""
-        try:
-            with _saved_language_model(path, prefix), quiet_libraries():
-                return super().load(
-                    str(path), adata=adata, accelerator=accelerator, device=device, prefix=prefix
-                )
-        except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, AttributeError) as err:
-            raise CheckpointError(
-                f"Could not read the 0.1.0 model in {str(path)!r}: its 'model.pt' is damaged "
-                f"or was not written by model.save ({type(err).__name__}: {err})."
-            ) from err
+        if allow_pickle and is_legacy(path, prefix):
+            warn_legacy(path)
+            saved = read_pickled_model(cls, path, prefix, torch_device)
+            try:
+                return restore_model(cls, saved, adata, torch_device)
+            except (RuntimeError, KeyError, AttributeError) as err:
+                raise damaged_legacy(path, err) from err
+        saved = read_saved_model(cls, path, prefix, torch_device)
+        return restore_model(cls, saved, adata, torch_device)

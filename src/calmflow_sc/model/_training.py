@@ -13,15 +13,16 @@ import scvi
 import torch
 
 from .._anndata import sample_rows
-from .._checkpoint import read_manifest
 from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
+from .._saving import read_manifest
+from .._saving._model_files import read_saved_model
+from .._saving._training_state import read_training_state
 from ..data import Coupling, SequenceBuilder
 from ..data._control_pool import bounded_per_context
 from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
+from ..train._callbacks import TrainingCheckpoint
 from ..train._quiet import EpochProgressBar, quiet_libraries
-from ._persistence import read_saved_model
-from ._training_checkpoint import TrainingCheckpoint, read_training_state
 from ._validation import MIN_TRAINING_CELLS
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
@@ -300,16 +301,16 @@ class TrainingMixin:
         """Load a training checkpoint's weights and history into this model; its state."""
         manifest = read_manifest(directory)  # verified once for both reads
         state = read_training_state(directory, manifest)
-        attributes, var_names, weights, _ = read_saved_model(
+        saved = read_saved_model(
             type(self), Path(directory), "", self.module.control_start.device, manifest
         )
-        if [str(name) for name in np.asarray(var_names).ravel()] != list(self.var_names_):
+        if [str(name) for name in np.asarray(saved.var_names).ravel()] != list(self.var_names_):
             raise ValueError(
                 f"The checkpoint in {str(directory)!r} was trained on other genes; resume it "
                 "with the data it was trained on."
             )
-        self.module.load_state_dict(weights)
-        self.history_ = attributes.get("history_")
+        self.module.load_state_dict(saved.state)
+        self.history_ = saved.attributes.get("history_")
         self.is_trained_ = True  # so that scvi-tools appends this run's history
         return state
 

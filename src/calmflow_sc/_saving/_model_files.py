@@ -1,18 +1,18 @@
-"""Saving and loading CaLMFlowPerturb without pickles (see :mod:`calmflow_sc._checkpoint`)."""
+"""A model's files: writing them, reading them back, and rebuilding the model from them."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from anndata import AnnData, read_h5ad
 from mudata import MuData
 
-from .._checkpoint import (
+from ._format import (
     ADATA_FILE,
     ATTRIBUTES,
     LANGUAGE_MODEL_DIR,
@@ -24,10 +24,54 @@ from .._checkpoint import (
     read_manifest,
     write_checkpoint,
 )
-from .._serialization import from_json_value, to_json_value
+from ._serialization import from_json_value, to_json_value
 
 if TYPE_CHECKING:
-    from ._model import CaLMFlowPerturb
+    from ..model import CaLMFlowPerturb
+    from ..nn import ComponentKnowledge
+
+#: prefix of the component knowledge's tensors in the module's state
+KNOWLEDGE_PREFIX = "knowledge."
+
+
+@dataclass(frozen=True)
+class SavedParts:
+    """What a loaded model takes from its save instead of building it from its arguments.
+
+    Passed by :meth:`~calmflow_sc.CaLMFlowPerturb.load` to the model's constructor.
+
+    Attributes
+    ----------
+    language_model
+        The save's ``language_model/`` directory (architecture and tokenizer; the weights
+        come with the module's state), or ``None`` when the save has none.
+    knowledge
+        The component knowledge saved with the weights, or ``None``.
+    """
+
+    language_model: Path | None = None
+    knowledge: ComponentKnowledge | None = None
+
+    @classmethod
+    def of(cls, directory: Path, prefix: str, state: dict | None = None) -> SavedParts:
+        """The parts of the save with ``prefix`` in ``directory``, whose tensors are ``state``."""
+        from ..nn import ComponentKnowledge
+
+        language_model = directory / f"{prefix}{LANGUAGE_MODEL_DIR}"
+        knowledge = None
+        if state is not None and f"{KNOWLEDGE_PREFIX}vectors" in state:
+            knowledge = ComponentKnowledge.from_state_dict(state, KNOWLEDGE_PREFIX)
+        return cls(language_model if language_model.is_dir() else None, knowledge)
+
+
+class SavedModel(NamedTuple):
+    """A save read back: what :func:`restore_model` rebuilds a model from."""
+
+    attributes: dict[str, Any]
+    var_names: Any
+    state: dict[str, torch.Tensor]
+    data: AnnData | MuData | None
+    parts: SavedParts
 
 
 def model_attributes(model: CaLMFlowPerturb) -> dict[str, Any]:
@@ -81,24 +125,14 @@ def save_model(
     )
 
 
-def _legacy_error(path: Path) -> CheckpointError:
-    return CheckpointError(
-        f"{str(path)!r} holds a model saved by calmflow-sc 0.1.0 as a Python pickle "
-        "('model.pt'). Reading a pickle can run any code it contains, so it is refused by "
-        "default. Only if you trust where the file comes from, load it once with "
-        "CaLMFlowPerturb.load(dir, allow_pickle=True) and save it again with model.save(...): "
-        "the new format holds no code."
-    )
-
-
 def read_saved_model(
     cls: type[CaLMFlowPerturb],
     directory: Path,
     prefix: str,
     device: torch.device,
     manifest: dict | None = None,
-) -> tuple[dict, Any, dict[str, torch.Tensor], AnnData | MuData | None]:
-    """Verify and read a save: its attributes, gene names, tensors and saved data (if any).
+) -> SavedModel:
+    """Verify and read a save: its attributes, gene names, tensors, saved data and parts.
 
     ``manifest``, when the caller has already verified it (:func:`read_manifest`), saves
     hashing every file again.
@@ -106,8 +140,10 @@ def read_saved_model(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from ._legacy import legacy_error
+
     if not has_manifest(directory, prefix) and (directory / f"{prefix}{LEGACY_MODEL}").is_file():
-        raise _legacy_error(directory)
+        raise legacy_error(directory)
     if manifest is None:
         manifest = read_manifest(directory, prefix)
     saved_class = manifest.get("model_class")
@@ -142,15 +178,46 @@ def read_saved_model(
         import mudata
 
         data = mudata.read_h5mu(directory / f"{prefix}{MDATA_FILE}")
-    return attributes, var_names, state, data
+    return SavedModel(attributes, var_names, state, data, SavedParts.of(directory, prefix, state))
 
 
-def warn_legacy(directory: Path) -> None:
-    """The warning of ``allow_pickle=True``."""
-    warnings.warn(
-        f"Loading {str(directory)!r} unpickles 'model.pt' (calmflow-sc 0.1.0 format), which can "
-        "run any code it contains: do this only for files you trust, and save the model again "
-        "with model.save(...) to get the safe format.",
-        UserWarning,
-        stacklevel=3,
-    )
+def restore_model(
+    cls: type[CaLMFlowPerturb],
+    saved: SavedModel,
+    adata: AnnData | MuData | None,
+    device: torch.device,
+) -> CaLMFlowPerturb:
+    """Rebuild a model from a save read back: set up the data, construct, load the weights.
+
+    As scvi-tools' ``BaseModelClass.load``: ``adata`` (or the saved data) is set up with the
+    saved registry's arguments, the model is constructed with the saved arguments, and the
+    saved attributes and weights are set; the saved parts go to the constructor's ``_saved``.
+    """
+    from scvi.model.base._save_load import _validate_var_names
+
+    adata = saved.data if adata is None else adata
+    attributes = dict(saved.attributes)
+    registry = attributes.pop("registry_")
+    if adata is not None:
+        _validate_var_names(adata, saved.var_names)
+        setup = getattr(cls, registry.get("setup_method_name", "setup_anndata"))
+        setup(adata, source_registry=registry, **registry["setup_args"])
+    model = cls(adata, registry=registry, **_init_arguments(attributes), _saved=saved.parts)
+    for name, value in attributes.items():
+        setattr(model, name, value)
+    model.module.on_load(model)
+    model.module.load_state_dict(saved.state)
+    model.to_device(device)
+    model.module.eval()
+    if adata is not None:
+        model._validate_anndata(adata)
+    return model
+
+
+def _init_arguments(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Pop the constructor's arguments (``init_params_``, as scvi-tools records them)."""
+    if "init_params_" not in attributes:
+        raise CheckpointError("The save records no init_params_: it was not written by save().")
+    recorded = attributes.pop("init_params_")
+    keywords = {k: v for group in recorded["kwargs"].values() for k, v in group.items()}
+    return {**recorded["non_kwargs"], **keywords}

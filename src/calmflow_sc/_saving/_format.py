@@ -1,20 +1,4 @@
-"""Model directories that load without running code, verified and written atomically.
-
-A saved model is a directory of plain files, each named with the save's prefix:
-
-``manifest.json``
-    The format name and version, the package version, the model class and the SHA-256 and
-    size of every other file of the save; written last.
-``model.json``
-    The model's attributes (registry, arguments, categories, gene names, history, splits) as
-    plain JSON (:mod:`calmflow_sc._serialization`).
-``weights.safetensors``
-    Every tensor of the module (weights, PCA, control cells): safetensors holds raw tensors
-    only, so reading it cannot run code.
-``language_model/``
-    The language model's configuration and tokenizer files (JSON and text).
-``adata.h5ad`` / ``mdata.h5mu``
-    The training data, when saved with it.
+"""The save format: file names, the manifest with every file's checksum, atomic writes.
 
 A save is first written to a temporary directory beside the target, then renamed into place,
 so that a crash while saving leaves the earlier model intact; files of an earlier save with
@@ -157,7 +141,7 @@ def write_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
         write(staging)
-        from . import __version__
+        from .. import __version__
 
         manifest = {
             "format": FORMAT_NAME,

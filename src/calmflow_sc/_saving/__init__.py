@@ -1,0 +1,28 @@
+"""Saving models: directories that load without running code, verified and written atomically.
+
+A saved model is a directory of plain files, each named with the save's prefix:
+
+``manifest.json``
+    The format name and version, the package version, the model class and the SHA-256 and
+    size of every other file of the save; written last.
+``model.json``
+    The model's attributes (registry, arguments, categories, gene names, history, splits) as
+    plain JSON (:mod:`._serialization`).
+``weights.safetensors``
+    Every tensor of the module (weights, PCA, control cells): safetensors holds raw tensors
+    only, so reading it cannot run code.
+``language_model/``
+    The language model's configuration and tokenizer files (JSON and text).
+``adata.h5ad`` / ``mdata.h5mu``
+    The training data, when saved with it.
+
+Modules: :mod:`._format` (names, manifest, checksums, atomic writes), :mod:`._serialization`
+(attributes as JSON), :mod:`._model_files` (a model's files, and the parts a loaded model takes
+from them), :mod:`._training_state` (a training checkpoint's optimizer and schedule) and
+:mod:`._legacy` (calmflow-sc 0.1.0's pickles). Only the format is imported here, so that
+naming :class:`CheckpointError` loads neither torch nor scvi-tools.
+"""
+
+from ._format import CheckpointError, has_manifest, has_save, read_manifest, write_checkpoint
+
+__all__ = ["CheckpointError", "has_manifest", "has_save", "read_manifest", "write_checkpoint"]
