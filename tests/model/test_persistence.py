@@ -43,6 +43,8 @@ def test_loaded_model_keeps_history_splits_and_predictions(model, query, tmp_pat
     model.save(tmp_path / "m")
     loaded = CaLMFlowPerturb.load(tmp_path / "m", accelerator="cpu")
     assert loaded.is_trained_
+    assert "_saved" not in model.init_params_["non_kwargs"]  # the save's parts are no argument
+    assert loaded.init_params_ == model.init_params_
     assert set(loaded.history_) == set(model.history_)
     np.testing.assert_array_equal(loaded.train_indices_, model.train_indices_)
     before = model.predict(query, perturbation="TNF", inplace=False, seed=1).X

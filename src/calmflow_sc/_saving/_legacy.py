@@ -56,6 +56,7 @@ def read_pickled_model(
         )
         attributes, var_names, state = saved[_ATTRIBUTES], saved[_VAR_NAMES], saved[_STATE]
         registry = attributes["registry_"]
+        state.pop("pyro_param_store", None)  # scvi-tools saves it with every model
     except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError) as err:
         raise damaged_legacy(directory, err) from err
     saved_class = registry.get("model_name", cls.__name__)

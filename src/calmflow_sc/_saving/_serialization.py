@@ -28,7 +28,7 @@ def _float(value: float) -> float | dict:
     """A float, with NaN and infinities spelled out (strict JSON has neither)."""
     if math.isfinite(value):
         return value
-    return {_FLOAT: repr(value)}
+    return {_FLOAT: repr(float(value))}  # "nan", "inf", "-inf" (not numpy's repr)
 
 
 def _array(value: np.ndarray, where: str) -> dict:
@@ -110,7 +110,10 @@ def to_json_value(value: Any, where: str = "value") -> Any:
 
 def _decode_float(value: Any) -> float:
     if isinstance(value, dict):
-        return float(value[_FLOAT])
+        spelled = value[_FLOAT]
+        if spelled.endswith(")"):  # "np.float64(nan)", as numpy 2's repr wrote it before
+            spelled = spelled[spelled.index("(") + 1 : -1]
+        return float(spelled)
     return float(value)
 
 
