@@ -16,11 +16,9 @@ from ._format import (
     ADATA_FILE,
     ATTRIBUTES,
     LANGUAGE_MODEL_DIR,
-    LEGACY_MODEL,
     MDATA_FILE,
     WEIGHTS,
     CheckpointError,
-    has_manifest,
     read_manifest,
     write_checkpoint,
 )
@@ -140,10 +138,6 @@ def read_saved_model(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ._legacy import legacy_error
-
-    if not has_manifest(directory, prefix) and (directory / f"{prefix}{LEGACY_MODEL}").is_file():
-        raise legacy_error(directory)
     if manifest is None:
         manifest = read_manifest(directory, prefix)
     saved_class = manifest.get("model_class")

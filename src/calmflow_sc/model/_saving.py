@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 from anndata import AnnData
 from mudata import MuData
 
-from .._saving._legacy import damaged_legacy, is_legacy, read_pickled_model, warn_legacy
+from .._saving._legacy import (
+    damaged_legacy,
+    is_legacy,
+    legacy_error,
+    read_pickled_model,
+    warn_legacy,
+)
 from .._saving._model_files import read_saved_model, restore_model, save_model
 
 if TYPE_CHECKING:
@@ -108,7 +114,9 @@ class SavingMixin:
             return_device="torch",
             validate_single_device=True,
         )
-        if allow_pickle and is_legacy(path, prefix):
+        if is_legacy(path, prefix):
+            if not allow_pickle:
+                raise legacy_error(path)
             warn_legacy(path)
             saved = read_pickled_model(cls, path, prefix, torch_device)
             try:
