@@ -15,6 +15,8 @@ A saved model is a directory of plain files, each named with the save's prefix:
     The language model's configuration and tokenizer files (JSON and text).
 ``adata.h5ad`` / ``mdata.h5mu``
     The training data, when saved with it.
+``training_state.safetensors`` / ``training_state.json``
+    In a training checkpoint only: the optimizer, the schedule, the epochs and the split.
 
 Modules: :mod:`._format` (names, manifest, checksums, atomic writes), :mod:`._serialization`
 (attributes as JSON), :mod:`._model_files` (a model's files, and the parts a loaded model takes
