@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ._condition_space import ConditionSpace, RegisteredConditions, context_radix
+from ._condition_space import ConditionSpace, RegisteredConditions
 from ._condition_splits import CINEMAOT_HELDOUT, cinemaot_splits, heldout_condition_splits
+from ._condition_table import MAX_CONDITIONS, condition_table, context_radix
 from ._conditions import ConditionEncoder
 from ._control_pool import ControlPool, bounded_per_context
 from ._coupling import Coupling
@@ -44,6 +45,7 @@ from ._splits import (
 __all__ = [
     "CINEMAOT_HELDOUT",
     "COMBINATION_SEPARATOR",
+    "MAX_CONDITIONS",
     "ConditionEncoder",
     "ConditionSpace",
     "ControlPool",
@@ -63,6 +65,7 @@ __all__ = [
     "cinemaot_splits",
     "component_doses",
     "component_key",
+    "condition_table",
     "context_radix",
     "distinct_treatments",
     "dose_of_components",

@@ -9,7 +9,6 @@ and spellings of conditions a user asks about.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ import pandas as pd
 import torch
 
 from .._constants import REGISTRY_KEYS
+from ._condition_table import condition_table, context_radix
 from ._doses import (
     check_dose_column,
     component_doses,
@@ -29,18 +29,6 @@ from ._doses import (
 )
 from ._labels import canonical_label, has_empty_component, join_components
 from ._prompts import PromptBuilder
-
-#: The most registered conditions a model builds prompt inputs for.
-MAX_CONDITIONS = 500_000
-
-
-def context_radix(sizes: Sequence[int]) -> np.ndarray:
-    """Place values of the mixed-radix context index (the last key varies fastest).
-
-    A context with codes ``(c_0, ..., c_k)`` (cell type, then each covariate) has the index
-    ``sum_i c_i * radix_i``.
-    """
-    return np.cumprod([1, *[int(size) for size in sizes][::-1]])[:-1][::-1].copy()
 
 
 class RegisteredConditions(NamedTuple):
@@ -173,33 +161,9 @@ class ConditionSpace:
         ValueError
             If there are more than ``MAX_CONDITIONS`` conditions.
         """
-        builder = self.builder
-        context_levels = [self.cell_types if self.cell_types is not None else [None]]
-        context_levels += self.covariates
-        doses = self.doses if self.doses is not None else [None]
-        treatments = [(p, d) for p in self.perturbations for d in doses]
-        n_rows = len(treatments)
-        for levels in context_levels:
-            n_rows *= len(levels)
-        if n_rows > MAX_CONDITIONS:
-            raise ValueError(
-                f"The registered keys span {n_rows:,} (perturbation, dose, cell type, "
-                "covariates) combinations. Register fewer covariates or merge rare categories."
-            )
-        rows = [
-            (perturbation, *context, dose)
-            for perturbation, dose in treatments
-            for context in itertools.product(*context_levels)
-        ]
-        columns = [builder.perturbation_key, "__cell_type__", *builder.covariate_keys, "__dose__"]
-        frame = pd.DataFrame(rows, columns=columns)
-        if builder.dose_key is not None:
-            frame = frame.rename(columns={"__dose__": builder.dose_key})
-        else:
-            frame = frame.drop(columns="__dose__")
-        if builder.cell_type_key is not None:
-            return frame.rename(columns={"__cell_type__": builder.cell_type_key})
-        return frame.drop(columns="__cell_type__")
+        return condition_table(
+            self.builder, self.perturbations, self.cell_types, self.covariates, self.doses
+        )
 
     # ------------------------------------------------------------------ the index
     def context_index(self, codes: np.ndarray) -> np.ndarray:
@@ -259,6 +223,31 @@ class ConditionSpace:
                 return None
             columns.append(position)
         return torch.as_tensor(np.stack(columns, axis=1), dtype=torch.long)
+
+    def condition_rows(self, conditions: pd.DataFrame) -> np.ndarray:
+        """The row of :meth:`table` of each condition; ``-1`` where it was never registered.
+
+        Perturbations are looked up as spelled (see :meth:`check_perturbation`); doses by
+        their numbers (``1.0`` is ``"1"``). Per-condition inputs are read at these rows.
+        """
+        builder = self.builder
+        perturbation = pd.Index(self.perturbations).get_indexer(
+            conditions[builder.perturbation_key].astype(str)
+        )
+        known = perturbation >= 0
+        dose = None
+        if self.doses is not None:
+            spelled = [format_doses(parse_doses(v)) for v in conditions[builder.dose_key]]
+            dose = pd.Index(self.doses).get_indexer(spelled)
+            known &= dose >= 0
+        columns = [] if builder.cell_type_key else [np.zeros(len(conditions), np.int64)]
+        for key in self.context_keys:
+            position = pd.Index(self.categories_for(key)).get_indexer(conditions[key].astype(str))
+            known &= position >= 0
+            columns.append(position)
+        contexts = self.context_index(np.stack(columns, axis=1))
+        rows = self.condition_index(self.treatment_index(perturbation, dose), contexts)
+        return np.where(known, rows, -1)
 
     # ------------------------------------------------------------------ asked conditions
     def check_perturbation(self, perturbation: object) -> str:
