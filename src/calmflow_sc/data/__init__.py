@@ -33,7 +33,7 @@ from ._packing import pack_trajectories
 from ._pairing import optimal_transport_pairing, pair_within_groups
 from ._paths import sample_paths, time_grid
 from ._prompts import PromptBuilder, check_descriptions, render_perturbation
-from ._representation import PCARepresentation, iterate_dense_rows
+from ._representation import PCARepresentation, iterate_dense_rows, rows_per_block
 from ._sequences import SequenceBuilder
 from ._splits import (
     Split,
@@ -86,6 +86,7 @@ __all__ = [
     "parse_doses",
     "perturbation_components",
     "render_perturbation",
+    "rows_per_block",
     "sample_paths",
     "sequence_loader",
     "time_grid",

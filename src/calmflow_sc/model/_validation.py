@@ -12,8 +12,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from .._anndata import get_expression
-from ..data import check_dose_column, component_key, has_empty_component
-from ..data._representation import rows_per_block
+from ..data import check_dose_column, component_key, has_empty_component, rows_per_block
 
 MIN_TRAINING_CELLS = 16
 # larger than any log-normalised value (log1p of a whole cell's 1e6 normalised counts is 13.8)
