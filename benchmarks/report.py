@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+import calmflow_sc as cfs
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -177,7 +179,7 @@ def task_section(task: str, figures: Path, out: Path) -> list[str]:
     table = pd.read_csv(RESULTS / f"{task}.csv")
     text = [(RESULTS / f"{task}.md").read_text()]
     metrics = [m for m in MAIN_METRICS if m in table]
-    pairs = table["perturbation"].str.contains("+", regex=False)
+    pairs = table["perturbation"].map(cfs.data.is_combination).astype(bool)
     if task == "norman_unseen" and pairs.any():
         # the gene alone, and the pairs holding it (one or both components never measured)
         text.append("The held-out gene alone:\n")
@@ -207,7 +209,7 @@ def task_section(task: str, figures: Path, out: Path) -> list[str]:
 def singles_section() -> list[str]:
     """Norman: the fit of each training single, mean over folds and seeds, weakest first."""
     fit = pd.read_csv(RESULTS / "norman_fit.csv")
-    singles = fit[~fit["perturbation"].str.contains("+", regex=False)]
+    singles = fit[~fit["perturbation"].map(cfs.data.is_combination).astype(bool)]
     models = [m for m in (DEFAULT, "cfm_control", "mean_shift") if m in set(singles["model"])]
     per_single = (
         singles[singles["model"].isin(models)]

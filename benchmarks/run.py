@@ -205,7 +205,7 @@ def norman_task(n_folds: int, fold_seed: int = 0) -> Task:
     control_mean = _group_mean(adata, conditions == "control")
 
     def reference(split, perturbation):
-        singles = perturbation.split("+")
+        singles = cfs.data.perturbation_components(perturbation, "control")
         return np.sum([_group_mean(adata, conditions == s) - control_mean for s in singles], 0)
 
     return Task("norman", adata, splits, None, reference, _training_perturbations(conditions))
@@ -219,11 +219,11 @@ def norman_unseen_task(components: list[str] | None = None) -> Task:
     )
     conditions = adata.obs["condition"].astype(str).to_numpy()
     control_mean = _group_mean(adata, conditions == "control")
-    singles = sorted({c for c in conditions if "+" not in c and c != "control"})
+    singles = sorted({c for c in conditions if not cfs.data.is_combination(c) and c != "control"})
 
     def reference(split, perturbation):
-        if "+" in perturbation:  # a pair with the unseen gene: the additive expectation
-            parts = perturbation.split("+")
+        if cfs.data.is_combination(perturbation):  # a pair with the unseen gene: additive
+            parts = cfs.data.perturbation_components(perturbation, "control")
             return np.sum([_group_mean(adata, conditions == s) - control_mean for s in parts], 0)
         # the mean effect of the other singles: what the perturbed-mean baseline predicts
         others = [s for s in singles if s != perturbation]

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from calmflow_sc.data import PromptBuilder, check_dose_column, component_doses, parse_doses
-from calmflow_sc.data._doses import dose_of_components
+from calmflow_sc.data import (
+    PromptBuilder,
+    check_dose_column,
+    component_doses,
+    dose_of_components,
+    parse_doses,
+)
 
 
 def test_a_dose_is_a_number_or_one_number_per_component():

@@ -50,3 +50,21 @@ def test_every_registered_condition_gets_the_same_prompt_in_training_and_predict
     assert trained == predicted
     # training and prediction read one encoder object
     assert model.condition_prompts.knowledge is model.module.knowledge
+
+
+@pytest.mark.parametrize("dose_key", [None, "dose"])
+@pytest.mark.parametrize("covariates", [None, ["donor"]])
+def test_the_condition_space_finds_the_rows_training_uses(covariates, dose_key):
+    adata = gen_adata(conditions=("control", "IFNB", "TNF", "IFNB+TNF"))
+    perturbed = adata.obs["condition"].astype(str) != "control"
+    adata.obs["dose"] = np.where(perturbed, np.resize([1.0, 3.0], adata.n_obs), 0.0)
+    setup(adata, covariate_keys=covariates, dose_key=dose_key)
+    model = CaLMFlowPerturb(adata, prompt_encoder="components", **TINY_MODEL)
+    space = model.condition_space
+    registered = space.registered_conditions(model.adata_manager)
+    # the registry's codes and the obs columns name the same row of the condition table
+    np.testing.assert_array_equal(space.condition_rows(adata.obs), registered.conditions)
+    assert len(space.table()) == len(model.module.prompt_inputs) == space.n_conditions
+    assert space.context_sizes == model.module.context_sizes
+    if dose_key is None:
+        np.testing.assert_array_equal(registered.conditions, training_rows(model, adata))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._anndata import get_expression
+from ..data import is_combination, label_parts
 from ._base import Baseline
 from ._expression import group_means
 
@@ -155,11 +156,11 @@ class MeanShiftBaseline(Baseline):
         single = self._single_shift(perturbation, cell_type)
         if single is not None:
             return single.copy()
-        if self.combination_delimiter in perturbation:
+        if is_combination(perturbation, self.combination_delimiter):
             components = [
-                part.strip()
-                for part in perturbation.split(self.combination_delimiter)
-                if part.strip() != self.control_value
+                part
+                for part in label_parts(perturbation, self.combination_delimiter)
+                if part != self.control_value
             ]
             shifts = {c: self._single_shift(c, cell_type) for c in components}
             missing = [c for c, s in shifts.items() if s is None]

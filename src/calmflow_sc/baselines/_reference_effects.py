@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..data import is_combination
 from ._mean_shift import _ALL_CELLS, MeanShiftBaseline, _preview
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
             perturbation has one.
         """
         perturbation = str(perturbation)
-        seen = [p for p in self.perturbations if self.combination_delimiter not in p]
+        seen = [p for p in self.perturbations if not is_combination(p, self.combination_delimiter)]
         vectors = self._vectors([perturbation, *seen])
         if perturbation not in vectors:
             raise ValueError(
@@ -169,7 +170,7 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
 
     def _single_shift(self, perturbation: str, cell_type: str) -> np.ndarray | None:
         own = super()._single_shift(perturbation, cell_type)
-        if own is not None or self.combination_delimiter in perturbation:
+        if own is not None or is_combination(perturbation, self.combination_delimiter):
             return own
         if perturbation == self.control_value:
             return np.zeros(len(self.var_names))

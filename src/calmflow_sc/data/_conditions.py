@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._components import perturbation_components
 from ._doses import component_doses, distinct_treatments
+from ._labels import perturbation_components
 
 
 class ConditionEncoder:

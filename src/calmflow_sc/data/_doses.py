@@ -8,14 +8,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._components import perturbation_components
-
-DOSE_SEPARATOR = "+"
+from ._labels import COMBINATION_SEPARATOR, join_components, label_parts, perturbation_components
 
 
 def format_dose(value: float) -> str:
     """One spelling of a dose (``10.0`` and ``10`` are ``"10"``)."""
     return f"{float(value):g}"
+
+
+def format_doses(doses: Sequence[float]) -> str:
+    """One spelling of the doses of components, joined like them (``"1+0.5"``)."""
+    return join_components(format_dose(dose) for dose in doses)
 
 
 def parse_doses(value: object) -> tuple[float, ...]:
@@ -27,7 +30,7 @@ def parse_doses(value: object) -> tuple[float, ...]:
         If a part is not a finite number of at least zero.
     """
     if isinstance(value, str):
-        parts = [part.strip() for part in value.split(DOSE_SEPARATOR)]
+        parts = label_parts(value)
     elif isinstance(value, Sequence):
         parts = list(value)
     else:
@@ -107,7 +110,7 @@ def check_dose_column(
     perturbations: pd.Series,
     control_value: str,
     place: str,
-    delimiter: str = "+",
+    delimiter: str = COMBINATION_SEPARATOR,
 ) -> None:
     """Check a dose column: every perturbed cell has a valid dose for its components.
 
@@ -152,6 +155,5 @@ def distinct_treatments(
 def canonical_dose_levels(mapping: Sequence[object]) -> list[str]:
     """The registered dose categories, each spelled by :func:`format_dose` per number."""
     return [
-        DOSE_SEPARATOR.join(format_dose(d) for d in parse_doses(value))
-        for value in np.asarray(mapping, dtype=object).tolist()
+        format_doses(parse_doses(value)) for value in np.asarray(mapping, dtype=object).tolist()
     ]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ._components import perturbation_components
 from ._doses import component_doses, format_dose
+from ._labels import perturbation_components
 
 
 def render_perturbation(
@@ -52,10 +52,9 @@ def render_perturbation(
             f"{phrase} at dose {format_dose(dose)}"
             for phrase, dose in zip(phrases, doses, strict=True)
         ]
-    parts = phrases
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
 def check_descriptions(descriptions: Mapping[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from anndata import AnnData
 
-from ._components import COMBINATION_SEPARATOR
+from ._labels import COMBINATION_SEPARATOR, is_combination, label_parts
 
 
 class Split(NamedTuple):
@@ -172,9 +172,9 @@ def heldout_combination_splits(
     seen = set(perturbation)
     combinations = []
     for name in sorted(seen):
-        if delimiter not in name:
+        if not is_combination(name, delimiter):
             continue
-        parts = [part for part in name.split(delimiter) if part != str(control_value)]
+        parts = [part for part in label_parts(name, delimiter) if part != str(control_value)]
         if len(parts) > 1 and all(part in seen for part in parts):
             combinations.append(name)
     if not combinations:
@@ -252,7 +252,9 @@ def heldout_component_splits(
     control_value = str(control_value)
     perturbation = _column(adata, perturbation_key)
     is_control = _controls(perturbation, control_value)
-    singles = sorted({p for p in perturbation if delimiter not in p and p != control_value})
+    singles = sorted(
+        {p for p in perturbation if not is_combination(p, delimiter) and p != control_value}
+    )
     if components is None:
         components = singles
     unknown = sorted(set(map(str, components)) - set(singles))
@@ -263,7 +265,7 @@ def heldout_component_splits(
         )
     if not components:
         raise ValueError("No single perturbation is measured alone, so none can be held out.")
-    parts = [set(p.split(delimiter)) for p in perturbation]
+    parts = [set(label_parts(p, delimiter)) for p in perturbation]
     cell_type = _column(adata, cell_type_key) if cell_type_key is not None else None
     splits = []
     for component in sorted(map(str, components)):

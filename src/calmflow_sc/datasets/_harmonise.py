@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ..data._components import COMBINATION_SEPARATOR
+from ..data import COMBINATION_SEPARATOR, join_components, label_parts
 
 __all__ = [
     "CONTROL",
@@ -42,7 +42,7 @@ def first_column(obs: pd.DataFrame, candidates: Sequence[str], what: str, source
 
 
 def harmonised_perturbations(
-    labels: pd.Series, control_labels: Iterable[str], separator: str = "+"
+    labels: pd.Series, control_labels: Iterable[str], separator: str = COMBINATION_SEPARATOR
 ) -> pd.Categorical:
     """Source perturbation labels in the package's convention.
 
@@ -55,8 +55,8 @@ def harmonised_perturbations(
         if label.strip() in controls:
             mapping[label] = CONTROL
             continue
-        parts = [part.strip() for part in label.split(separator) if part.strip()]
-        mapping[label] = COMBINATION_SEPARATOR.join(parts)
+        parts = [part for part in label_parts(label, separator) if part]
+        mapping[label] = join_components(parts)
     values = labels.astype(str).map(mapping)
     categories = [CONTROL, *sorted(set(values) - {CONTROL})]
     return pd.Categorical(values, categories=[c for c in categories if c in set(values)])

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..data import is_combination, join_components, label_parts
+
 __all__ = ["simulated"]
 
 _CELL_TYPE_NAMES: tuple[str, ...] = (
@@ -131,15 +133,15 @@ def _draw_ground_truth(rng: np.random.Generator, n_genes: int, n_cell_types: int
         genes = np.sort(rng.choice(pool, size=size, replace=False))
         term = np.zeros(n_genes)
         term[genes] = rng.normal(0.0, _INTERACTION_SD, size=size)
-        interaction[f"{first}+{second}"] = term
-        interaction_genes[f"{first}+{second}"] = genes
+        interaction[join_components((first, second))] = term
+        interaction_genes[join_components((first, second))] = genes
 
-    conditions = [_CONTROL, *_PERTURBATIONS, *(f"{a}+{b}" for a, b in _PAIRS)]
+    conditions = [_CONTROL, *_PERTURBATIONS, *(join_components(pair) for pair in _PAIRS)]
     effect = np.zeros((n_cell_types, len(conditions), n_genes))
     index = {name: p for p, name in enumerate(_PERTURBATIONS)}
     for c, condition in enumerate(conditions[1:], start=1):
-        if "+" in condition:
-            first, second = condition.split("+")
+        if is_combination(condition):
+            first, second = label_parts(condition)
             pair_scale = 0.5 * (scale[:, index[first]] + scale[:, index[second]])
             effect[:, c] = (
                 single[:, index[first]]
@@ -462,7 +464,7 @@ def _ground_truth_record(
         "cell_types": list(cell_types),
         "conditions": list(truth["conditions"]),
         "perturbations": list(_PERTURBATIONS),
-        "pairs": [f"{a}+{b}" for a, b in _PAIRS],
+        "pairs": [join_components(pair) for pair in _PAIRS],
         "donors": list(_DONORS),
         "latent_names": list(_LATENT_NAMES),
         "effect": truth["effect"],

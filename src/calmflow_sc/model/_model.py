@@ -11,23 +11,21 @@ import pandas as pd
 from anndata import AnnData
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
-from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, REGISTRY_KEYS, SOURCES
+from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, SOURCES
 from .._outputs import check_temperature
 from .._saving._model_files import SavedParts
-from ..data import PromptBuilder, SequenceDataSplitter
-from ..data._prompts import check_descriptions
+from ..data import ConditionSpace, PromptBuilder, SequenceDataSplitter, check_descriptions
 from ..module import CaLMFlowModule
 from ..nn import (
     CausalLMBackbone,
     ComponentKnowledge,
     ConditionPromptEncoder,
+    as_embedding_frame,
     default_backbone_config,
     load_minilm,
 )
-from ..nn._component_knowledge import as_embedding_frame
 from ..train import CaLMFlowTrainingPlan
 from ._prediction import PredictionMixin
-from ._prompt_table import condition_table
 from ._prompting import ConditionsMixin
 from ._registry import RegistryMixin
 from ._rollout import RolloutMixin
@@ -264,10 +262,7 @@ class CaLMFlowPerturb(
             descriptions=dict(perturbation_descriptions) if perturbation_descriptions else None,
             dose_key=self._setup_args.get("dose_key"),
         )
-        categories = self.categories
-        cell_types = categories.get(REGISTRY_KEYS.CELL_TYPE_KEY)
-        covariates = [categories[key] for key in self.prompt_builder.covariate_keys]
-        levels = {key: self.categories_for(key) for key in self.prompt_builder.keys[1:]}
+        self.condition_space = ConditionSpace.from_categories(self.prompt_builder, self.categories)
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
 
@@ -289,31 +284,20 @@ class CaLMFlowPerturb(
             prompt_encoder,
             self.prompt_builder,
             backbone.tokenize,
-            levels,
-            categories[REGISTRY_KEYS.PERTURBATION_KEY],
+            self.condition_space.levels,
+            self.condition_space.perturbations,
             knowledge,
             n_prompt_tokens,
             load_minilm,
         )
-        prompt_ids, prompt_mask = self.condition_prompts(
-            condition_table(
-                self.prompt_builder,
-                categories[REGISTRY_KEYS.PERTURBATION_KEY],
-                cell_types,
-                covariates,
-                categories.get(REGISTRY_KEYS.DOSE_KEY),
-            ),
-            strict=False,
-        )
-        context_sizes = [len(cell_types) if cell_types is not None else 1]
-        context_sizes += [len(levels) for levels in covariates]
+        prompt_ids, prompt_mask = self.condition_prompts(self.condition_space.table(), strict=False)
         self.module = self._module_cls(
             n_genes=n_genes,
             n_components=n_components,
             backbone=backbone,
             prompt_inputs=prompt_ids,
             prompt_mask=prompt_mask,
-            context_sizes=context_sizes,
+            context_sizes=self.condition_space.context_sizes,
             n_steps=n_steps,
             n_spatial_tokens=n_spatial_tokens,
             n_trajectories=n_trajectories,

@@ -9,7 +9,7 @@ from mudata import MuData
 
 from .._anndata import modality_with_obs
 from .._constants import REGISTRY_KEYS
-from ..data._doses import canonical_dose_levels
+from ..data import canonical_dose_levels
 
 
 class RegistryMixin:
@@ -74,10 +74,4 @@ class RegistryMixin:
 
     def categories_for(self, key: str) -> list[str]:
         """Registered categories of an obs column used by the model."""
-        if key == self.prompt_builder.perturbation_key:
-            return self.categories[REGISTRY_KEYS.PERTURBATION_KEY]
-        if key == self.prompt_builder.dose_key:
-            return self.categories[REGISTRY_KEYS.DOSE_KEY]
-        if key == self.prompt_builder.cell_type_key:
-            return self.categories[REGISTRY_KEYS.CELL_TYPE_KEY]
-        return self.categories[key]
+        return self.condition_space.categories_for(key)

@@ -13,7 +13,7 @@ from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, Laye
 from scvi.utils import setup_anndata_dsp
 
 from .._constants import REGISTRY_KEYS
-from ..data._doses import check_dose_column
+from ..data import check_dose_column
 from ._validation import (
     check_control_value,
     check_expression,

@@ -18,8 +18,7 @@ from .._outputs import check_count
 from .._saving import read_manifest
 from .._saving._model_files import read_saved_model
 from .._saving._training_state import read_training_state
-from ..data import Coupling, SequenceBuilder
-from ..data._control_pool import bounded_per_context
+from ..data import Coupling, SequenceBuilder, bounded_per_context
 from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
 from ..train._callbacks import TrainingCheckpoint
 from ..train._quiet import EpochProgressBar, quiet_libraries
@@ -57,27 +56,9 @@ class TrainingMixin:
         representation = module.representation
         if not representation.is_fitted:
             representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
-        perturbation = np.asarray(manager.get_from_registry(REGISTRY_KEYS.PERTURBATION_KEY))
-        perturbation = perturbation.ravel().astype(np.int64)
-        control_code = self.categories[REGISTRY_KEYS.PERTURBATION_KEY].index(
-            self.prompt_builder.control_value
-        )
-        is_control = perturbation == control_code
-        if REGISTRY_KEYS.DOSE_KEY in manager.data_registry:  # treatments: perturbation x dose
-            dose = np.asarray(manager.get_from_registry(REGISTRY_KEYS.DOSE_KEY))
-            perturbation = perturbation * len(self.dose_levels) + dose.ravel().astype(np.int64)
-        codes = [
-            np.asarray(manager.get_from_registry(REGISTRY_KEYS.CELL_TYPE_KEY)).reshape(-1, 1)
-            if REGISTRY_KEYS.CELL_TYPE_KEY in manager.data_registry
-            else np.zeros((self.adata.n_obs, 1))
-        ]
-        if REGISTRY_KEYS.COVARIATES_KEY in manager.data_registry:
-            codes.append(np.asarray(manager.get_from_registry(REGISTRY_KEYS.COVARIATES_KEY)))
-        codes = torch.as_tensor(np.concatenate(codes, axis=1), dtype=torch.long)
+        is_control, conditions, contexts = self.condition_space.registered_conditions(manager)
         with torch.no_grad():
             states = representation.transform_matrix(expression).float().cpu()
-            contexts = module.context_index(codes.to(module.context_radix.device)).cpu().numpy()
-        conditions = perturbation * module.n_contexts + contexts
         if module.source == "control":
             self._warn_contexts_without_controls(contexts, is_control)
         controls = np.flatnonzero(is_control)
@@ -113,7 +94,7 @@ class TrainingMixin:
         lacking = np.setdiff1d(np.unique(contexts[~is_control]), contexts[is_control])
         if len(lacking) == 0:
             return
-        keys = self.prompt_builder.keys[1:]
+        keys = self.condition_space.context_keys
         obs = self._as_anndata(self.adata).obs
         if keys:
             unique, first = np.unique(contexts, return_index=True)  # a cell of each context

@@ -12,8 +12,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from .._anndata import get_expression
-from ..data._doses import check_dose_column
-from ..data._representation import rows_per_block
+from ..data import check_dose_column, component_key, has_empty_component, rows_per_block
 
 MIN_TRAINING_CELLS = 16
 # larger than any log-normalised value (log1p of a whole cell's 1e6 normalised counts is 13.8)
@@ -214,11 +213,6 @@ def check_finite_predictions(expression: np.ndarray, coordinates: np.ndarray) ->
         )
 
 
-def components(label: str) -> tuple[str, ...]:
-    """The sorted single perturbations of a label (``"TNF+IFNB"`` -> ``("IFNB", "TNF")``)."""
-    return tuple(sorted(part.strip() for part in str(label).split("+")))
-
-
 def check_perturbation_labels(labels: pd.Series, control_value: str, place: str) -> None:
     """Reject empty labels and labels that differ only in spelling or component order.
 
@@ -228,7 +222,7 @@ def check_perturbation_labels(labels: pd.Series, control_value: str, place: str)
     """
     values = pd.Series(pd.unique(labels.astype(str)))
     present = values[values.isin(set(labels.astype(str)))]
-    empty = [value for value in present if any(not part.strip() for part in value.split("+"))]
+    empty = [value for value in present if has_empty_component(value)]
     if empty:
         raise ValueError(
             f"{place}[{labels.name!r}] has labels with an empty component: {empty[:5]}. Name "
@@ -237,7 +231,7 @@ def check_perturbation_labels(labels: pd.Series, control_value: str, place: str)
         )
     groups: dict[tuple[str, ...], list[str]] = {}
     for value in present:
-        groups.setdefault(components(value), []).append(value)
+        groups.setdefault(component_key(value), []).append(value)
     clashes = [sorted(group) for group in groups.values() if len(group) > 1]
     if clashes:
         raise ValueError(

@@ -10,7 +10,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES, STEP_TARGETS
-from ..data import ControlPool, PCARepresentation
+from ..data import ControlPool, PCARepresentation, context_radix
 from ..nn import (
     CausalLMBackbone,
     ComponentKnowledge,
@@ -178,7 +178,7 @@ class CaLMFlowModule(BaseModuleClass):
             self.prompt_projection = nn.Linear(
                 prompt_inputs.shape[1], self.n_prompt_tokens * hidden_size
             )
-        radix = np.cumprod([1, *self.context_sizes[::-1]])[:-1][::-1].copy()
+        radix = context_radix(self.context_sizes)
         self.register_buffer("context_radix", torch.as_tensor(radix), persistent=False)
         # fitted on the training cells: saved, resized on load
         self.register_buffer("control_states", torch.zeros(0, n_components))

@@ -8,8 +8,8 @@ from ._backbone import (
     LanguageModelNotFoundError,
     default_backbone_config,
 )
-from ._component_knowledge import ComponentKnowledge, UnknownComponentError
-from ._condition_encoder import ConditionPromptEncoder
+from ._component_knowledge import ComponentKnowledge, UnknownComponentError, as_embedding_frame
+from ._condition_encoder import CONTEXT_TREATMENT, ConditionPromptEncoder
 from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
 from ._token_table import PromptTokenTable
@@ -17,6 +17,7 @@ from ._tokenizer import load_gpt2_tokenizer
 from ._variational_head import VariationalHead, VariationalSample
 
 __all__ = [
+    "CONTEXT_TREATMENT",
     "FINETUNE_MODES",
     "CausalLMBackbone",
     "ComponentKnowledge",
@@ -28,6 +29,7 @@ __all__ = [
     "UnknownComponentError",
     "VariationalHead",
     "VariationalSample",
+    "as_embedding_frame",
     "default_backbone_config",
     "load_gpt2_tokenizer",
     "load_minilm",

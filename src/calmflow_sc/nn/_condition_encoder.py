@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import ConditionEncoder, PromptBuilder, component_doses
-from ..data._doses import distinct_treatments
+from ..data import ConditionEncoder, PromptBuilder, component_doses, distinct_treatments
 from ._component_knowledge import ComponentKnowledge, UnknownComponentError
 
 #: The perturbation's phrase in the context prompt of component codes (the codes follow it).

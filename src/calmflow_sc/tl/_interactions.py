@@ -9,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._anndata import get_expression
+from ..data import label_parts
 
 LABELS = ("additive", "synergistic", "buffering", "first dominant", "second dominant", "neomorphic")
 
@@ -85,12 +86,12 @@ def interaction_scores(
         pairs = [
             label
             for label in effects
-            if len(parts := label.split(delimiter)) == 2
-            and all(part.strip() in effects for part in parts)
+            if len(parts := label_parts(label, delimiter)) == 2
+            and all(part in effects for part in parts)
         ]
     rows = []
     for pair in pairs:
-        parts = [part.strip() for part in str(pair).split(delimiter)]
+        parts = label_parts(pair, delimiter)
         if len(parts) != 2:
             raise ValueError(f"{pair!r} is not a pair of two components joined by {delimiter!r}.")
         missing = [name for name in (pair, *parts) if name not in effects]

@@ -1,30 +1,43 @@
-"""Every training condition, ordered like the module's prompt lookup."""
+"""The table of every registered condition, and the mixed-radix index of its contexts."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
-from ..data import PromptBuilder
+from ._prompts import PromptBuilder
 
-MAX_PROMPT_TABLE_ROWS = 500_000
+#: The most registered conditions a model builds prompt inputs for.
+MAX_CONDITIONS = 500_000
+
+
+def context_radix(sizes: Sequence[int]) -> np.ndarray:
+    """Place values of the mixed-radix context index (the last key varies fastest).
+
+    A context with codes ``(c_0, ..., c_k)`` (cell type, then each covariate) has the index
+    ``sum_i c_i * radix_i``.
+    """
+    return np.cumprod([1, *[int(size) for size in sizes][::-1]])[:-1][::-1].copy()
 
 
 def condition_table(
     builder: PromptBuilder,
-    perturbations: list[str],
-    cell_types: list[str] | None,
-    covariates: list[list[str]],
-    doses: list[str] | None = None,
+    perturbations: Sequence[str],
+    cell_types: Sequence[str] | None,
+    covariates: Sequence[Sequence[str]],
+    doses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Every registered (perturbation, dose, cell type, covariates) combination, one row each.
 
     Rows are ordered perturbation-major, then by dose, then by the mixed-radix context index
-    of cell type and covariates, so that row ``treatment * n_contexts + context`` is a cell's
-    condition, where ``treatment`` is ``perturbation * n_doses + dose`` (``perturbation``
-    without doses). Some rows pair a perturbation with a dose no cell has (a dose for two
-    components with a single); they are placeholders.
+    of cell type and covariates (:func:`context_radix`), so that row
+    ``treatment * n_contexts + context`` is a cell's condition, where ``treatment`` is
+    ``perturbation * n_doses + dose`` (``perturbation`` without doses). Some rows pair a
+    perturbation with a dose no cell has (a dose for two components with a single); they
+    are placeholders.
 
     Parameters
     ----------
@@ -42,13 +55,18 @@ def condition_table(
     Returns
     -------
     A frame with the columns ``builder.condition_keys``.
+
+    Raises
+    ------
+    ValueError
+        If there are more than ``MAX_CONDITIONS`` rows.
     """
     context_levels = [cell_types if cell_types is not None else [None], *covariates]
     treatments = [(p, d) for p in perturbations for d in (doses if doses is not None else [None])]
     n_rows = len(treatments)
     for levels in context_levels:
         n_rows *= len(levels)
-    if n_rows > MAX_PROMPT_TABLE_ROWS:
+    if n_rows > MAX_CONDITIONS:
         raise ValueError(
             f"The registered keys span {n_rows:,} (perturbation, dose, cell type, covariates) "
             "combinations. Register fewer covariates or merge rare categories."
