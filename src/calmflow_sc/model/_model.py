@@ -29,7 +29,6 @@ from ._prediction import PredictionMixin
 from ._prompt_table import condition_table
 from ._prompting import ConditionsMixin
 from ._registry import RegistryMixin
-from ._rollout import RolloutMixin
 from ._saving import _SAVED_KNOWLEDGE, _SAVED_LANGUAGE_MODEL, SavingMixin
 from ._setup import SetupMixin
 from ._training import TrainingMixin
@@ -40,7 +39,6 @@ class CaLMFlowPerturb(
     ConditionsMixin,
     TrainingMixin,
     PredictionMixin,
-    RolloutMixin,
     SavingMixin,
     RegistryMixin,
     UnsupervisedTrainingMixin,

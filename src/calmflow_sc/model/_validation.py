@@ -203,17 +203,6 @@ def check_query_genes(adata: AnnData, var_names: Sequence[str]) -> None:
     )
 
 
-def check_finite_predictions(expression: np.ndarray, coordinates: np.ndarray) -> None:
-    """Raise instead of writing predictions that are NaN or infinite."""
-    bad = ~np.isfinite(expression).all(axis=1) | ~np.isfinite(coordinates).all(axis=1)
-    if bad.any():
-        raise FloatingPointError(
-            f"The predictions of {int(bad.sum())} of {len(bad)} cells are not finite; nothing "
-            "was written. The model's weights or the input are broken: check that training "
-            "ended without errors (model.history_) and that the input is log-normalised."
-        )
-
-
 def components(label: str) -> tuple[str, ...]:
     """The sorted single perturbations of a label (``"TNF+IFNB"`` -> ``("IFNB", "TNF")``)."""
     return tuple(sorted(part.strip() for part in str(label).split("+")))
