@@ -8,6 +8,7 @@ into an AnnData (or a MuData's expression modality) or into a new AnnData it ret
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import anndata
 import numpy as np
@@ -221,50 +222,69 @@ class PredictionWriter:
         A new AnnData with the expression in ``X`` (with a file ``output``, that file opened
         ``backed="r"``); ``None`` when writing ``into``.
         """
-        key, obsm = self.key_added, f"X_{self.key_added}"
         if isinstance(self.output, Path):
-            params = {**(params or {}), "output": str(self.output)}
-            sink = H5adSink(self.output, *prediction.shape)
-            try:
-                _drain(prediction, sink)
-                uns = {f"{key}_params": params}
-                obsm_values = {obsm: prediction.coordinates}
-                sink.finish(predicted_obs(obs, treatment), var.copy(), obsm_values, uns)
-            except BaseException:
-                sink.abort()
-                raise
-            if self.into is None:
-                return anndata.read_h5ad(self.output, backed="r")
-            record_outputs(self.into, obsm=obsm)
-        else:
-            sink = (
-                SparseSink(*prediction.shape)
-                if self.output == "sparse"
-                else DenseSink(*prediction.shape)
+            return self._stream(self.output, prediction, obs, var, params, treatment)
+        sink = SparseSink if self.output == "sparse" else DenseSink
+        values = _drain(prediction, sink(*prediction.shape)).result()
+        key = self.key_added
+        if self.into is None:
+            return AnnData(
+                X=values,
+                obs=predicted_obs(obs, treatment),
+                var=var.copy(),
+                layers={key: values} if self.copy_to_layer else None,
+                obsm={f"X_{key}": prediction.coordinates},
+                uns={f"{key}_params": params} if params is not None else None,
             )
-            _drain(prediction, sink)
-            values = sink.result()
-            if self.into is None:
-                return AnnData(
-                    X=values,
-                    obs=predicted_obs(obs, treatment),
-                    var=var.copy(),
-                    layers={key: values} if self.copy_to_layer else None,
-                    obsm={obsm: prediction.coordinates},
-                    uns={f"{key}_params": params} if params is not None else None,
-                )
-            record_outputs(self.into, key, obsm)
-            self.into.layers[key] = values
-        self.into.obsm[obsm] = prediction.coordinates
-        if params is not None:
-            self.into.uns[f"{key}_params"] = params
+        record_outputs(self.into, key, f"X_{key}")
+        self.into.layers[key] = values
+        self._annotate(prediction.coordinates, params)
         return None
 
+    def _stream(
+        self,
+        path: Path,
+        prediction: Prediction,
+        obs: pd.DataFrame,
+        var: pd.DataFrame,
+        params: dict | None,
+        treatment: dict[str, object] | None,
+    ) -> AnnData | None:
+        """Stream the expression to ``path``; an interrupted stream leaves no file."""
+        key = self.key_added
+        params = {**(params or {}), "output": str(path)}
+        sink = H5adSink(path, *prediction.shape)
+        try:
+            _drain(prediction, sink).finish(
+                predicted_obs(obs, treatment),
+                var.copy(),
+                {f"X_{key}": prediction.coordinates},
+                {f"{key}_params": params},
+            )
+        except BaseException:
+            sink.abort()
+            raise
+        if self.into is None:
+            return anndata.read_h5ad(path, backed="r")
+        record_outputs(self.into, obsm=f"X_{key}")
+        self._annotate(prediction.coordinates, params)
+        return None
 
-def _drain(prediction: Prediction, sink: DenseSink | SparseSink | H5adSink) -> None:
-    """Write every block of ``prediction`` to ``sink``."""
+    def _annotate(self, coordinates: np.ndarray, params: dict | None) -> None:
+        """Write the coordinates and parameters into ``into``."""
+        self.into.obsm[f"X_{self.key_added}"] = coordinates
+        if params is not None:
+            self.into.uns[f"{self.key_added}_params"] = params
+
+
+Sink = TypeVar("Sink", DenseSink, SparseSink, H5adSink)
+
+
+def _drain(prediction: Prediction, sink: Sink) -> Sink:
+    """Write every block of ``prediction`` to ``sink``, and return the sink."""
     for start, block in prediction.blocks:
         sink.write(start, block)
+    return sink
 
 
 def predicted_obs(obs: pd.DataFrame, treatment: dict[str, object] | None) -> pd.DataFrame:
