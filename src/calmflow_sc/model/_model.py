@@ -28,7 +28,6 @@ from ..train import CaLMFlowTrainingPlan
 from ._prediction import PredictionMixin
 from ._prompting import ConditionsMixin
 from ._registry import RegistryMixin
-from ._rollout import RolloutMixin
 from ._saving import SavingMixin
 from ._setup import SetupMixin
 from ._training import TrainingMixin
@@ -39,7 +38,6 @@ class CaLMFlowPerturb(
     ConditionsMixin,
     TrainingMixin,
     PredictionMixin,
-    RolloutMixin,
     SavingMixin,
     RegistryMixin,
     UnsupervisedTrainingMixin,

@@ -7,15 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-import torch
 from anndata import AnnData
 from mudata import MuData
 
 from .._anndata import get_expression
 from .._constants import DECODINGS
-from .._outputs import check_count, check_output_keys, check_seed, check_temperature, record_outputs
-from .._random import cell_keys, cell_uniform
-from ._prediction_sink import DenseSink, H5adSink, SparseSink, check_output
+from .._outputs import check_count, check_seed, check_temperature
+from ._prediction_writer import PredictionWriter, check_output
+from ._predictor import Predictor
+from ._validation import check_expression, check_query_genes
 
 
 class PredictionMixin:
@@ -121,33 +121,7 @@ class PredictionMixin:
             The arguments of this call.
         """
         stream_to = check_output(output, overwrite)
-        if isinstance(adata, MuData):
-            if inplace:  # before any work, as for an AnnData
-                self._check_outputs(self._expression_data(adata), key_added, overwrite)
-            result = self.predict(
-                self._as_anndata(adata),
-                perturbation,
-                key_added=key_added,
-                n_samples=n_samples,
-                temperature=temperature,
-                seed=seed,
-                inplace=False,
-                batch_size=batch_size,
-                use_cache=use_cache,
-                decoding=decoding,
-                dose=dose,
-                output=output,
-                overwrite=overwrite,
-            )
-            if not inplace:
-                return result
-            rna = self._expression_data(adata)
-            record_outputs(rna, key_added, f"X_{key_added}")
-            if stream_to is None:
-                rna.layers[key_added] = result.layers[key_added]
-            rna.obsm[f"X_{key_added}"] = result.obsm[f"X_{key_added}"]
-            rna.uns[f"{key_added}_params"] = result.uns[f"{key_added}_params"]
-            return None
+        query = self._as_anndata(adata)
         self._check_ready()
         n_samples = check_count(n_samples, "n_samples")
         batch_size = check_count(batch_size, "batch_size")
@@ -155,23 +129,29 @@ class PredictionMixin:
         asked = perturbation
         perturbation = self._check_perturbation(perturbation)
         dose = self._check_dose(asked, perturbation, dose)
-        if inplace:
-            self._check_outputs(adata, key_added, overwrite)
+        writer = PredictionWriter(
+            key_added,
+            output if stream_to is None else stream_to,
+            into=self._expression_data(adata) if inplace else None,
+            protected_layer=self._layer,
+            overwrite=overwrite,
+        )
         decoding = self.decoding if decoding is None else decoding
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
-        self._check_query(adata)
+        self._check_query(query)
         builder = self.prompt_builder
         treatment = {builder.perturbation_key: str(perturbation)}
         if dose is not None:
             treatment[builder.dose_key] = dose
-        conditions = adata.obs.assign(**treatment)
+        conditions = query.obs.assign(**treatment)
         self._check_conditions(conditions)
         temperature = check_temperature(self.temperature if temperature is None else temperature)
+        source = self.module.source
         if (
-            self.module.source == "control"
-            and builder.perturbation_key in adata.obs
-            and (adata.obs[builder.perturbation_key].astype(str) != builder.control_value).any()
+            source == "control"
+            and builder.perturbation_key in query.obs
+            and (query.obs[builder.perturbation_key].astype(str) != builder.control_value).any()
         ):
             warnings.warn(
                 "Some of these cells are not control cells; the model starts each flow from the "
@@ -179,95 +159,38 @@ class PredictionMixin:
                 UserWarning,
                 stacklevel=2,
             )
-        generator = torch.Generator().manual_seed(seed)
-        sources = expression = None
-        if self.module.source == "control":
-            expression = get_expression(adata, self._layer)
-            with torch.no_grad():
-                sources = self.module.representation.transform_matrix(expression).cpu()
-        names = adata.obs_names
-        states = [
-            self._rollout_conditions(
-                conditions,
-                sources,
-                temperature,
-                generator,
-                batch_size,
-                use_cache,
-                noise_keys=cell_keys(names, seed, stream=sample),
-            )
-            for sample in range(n_samples)
-        ]
-        kept = expression if decoding == "residual" else None
-        shape = (adata.n_obs, len(self.var_names_))
-        if stream_to is not None:
-            sink = H5adSink(stream_to, *shape)
-        else:
-            sink = (SparseSink if output == "sparse" else DenseSink)(*shape)
-        try:
-            coordinates = self._to_outputs(states, sink, sources, kept)
-        except BaseException:
-            if stream_to is not None:
-                sink.abort()
-            raise
+        expression = get_expression(query, self._layer) if source == "control" else None
+        predictor = Predictor(
+            self.module, builder, self._prompt_inputs, temperature, batch_size, use_cache
+        )
+        prediction = predictor.predict(conditions, expression, seed, n_samples, decoding)
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
             "temperature": temperature,
             "seed": int(seed),
-            "source": self.module.source,
-            "decoding": decoding if self.module.source == "control" else "pca",
+            "source": source,
+            "decoding": decoding if source == "control" else "pca",
         }
         if dose is not None:
             params["dose"] = dose
-        obs = adata.obs.copy() if (stream_to is not None or not inplace) else None
-        if obs is not None:
-            for key, value in treatment.items():
-                if key in obs:  # the source cells' own label stays beside the predicted one
-                    obs[f"source_{key}"] = obs[key]
-                obs[key] = value
-        if stream_to is not None:
-            params["output"] = str(stream_to)
-            sink.finish(
-                obs,
-                adata.var.copy(),
-                {f"X_{key_added}": coordinates},
-                {f"{key_added}_params": params},
-            )
-            if not inplace:
-                import anndata
+        return writer.write(prediction, query.obs, query.var, params, treatment)
 
-                return anndata.read_h5ad(stream_to, backed="r")
-            record_outputs(adata, obsm=f"X_{key_added}")
-            adata.obsm[f"X_{key_added}"] = coordinates
-            adata.uns[f"{key_added}_params"] = params
-            return None
-        expression = sink.result()
-        if not inplace:
-            return AnnData(
-                X=expression,
-                obs=obs,
-                var=adata.var.copy(),
-                layers={key_added: expression},
-                obsm={f"X_{key_added}": coordinates},
-                uns={f"{key_added}_params": params},
-            )
-        record_outputs(adata, key_added, f"X_{key_added}")
-        adata.layers[key_added] = expression
-        adata.obsm[f"X_{key_added}"] = coordinates
-        adata.uns[f"{key_added}_params"] = params
-        return None
-
-    def _check_outputs(self, adata: AnnData, key_added: str, overwrite: bool) -> None:
-        """Refuse a ``key_added`` that would replace the user's data (before any work)."""
-        check_output_keys(
-            adata,
-            key_added,
-            layer=key_added,
-            obsm=f"X_{key_added}",
-            protected_layer=self._layer,
-            overwrite=overwrite,
+    def _check_ready(self) -> None:
+        """Refuse to predict with an untrained model (scvi-tools' check, as an error)."""
+        self._check_if_trained(
+            warn=False,
+            message="The model is not trained yet: call model.train() before predicting.",
         )
+
+    def _check_query(self, adata: AnnData) -> None:
+        """Refuse cells that are not an AnnData of the training genes with valid expression."""
+        if not isinstance(adata, AnnData):
+            raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
+        if adata.n_obs == 0:
+            raise ValueError("The AnnData to predict has no cells.")
+        check_query_genes(adata, self.var_names_)
+        check_expression(adata, self._layer)
 
     def generate(
         self,
@@ -307,9 +230,7 @@ class PredictionMixin:
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         batch_size = check_count(batch_size, "batch_size")
         seed = check_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        keys = cell_keys([str(name) for name in obs_df.index], seed)
-        sources = None
+        codes = None
         if self.module.source == "control":
             codes = self._context_codes(obs_df)
             if codes is None:
@@ -318,21 +239,12 @@ class PredictionMixin:
                     "of the same cell type and covariates, and some requested values have none. "
                     "Use model.predict() on control cells of that kind instead."
                 )
-            with torch.no_grad():
-                module = self.module
-                contexts = module.context_index(codes.to(module.control_start.device))
-                uniform = torch.as_tensor(cell_uniform(keys, 1, offset=1 << 41)[:, 0])
-                sources = module.sample_controls(contexts, uniform=uniform).float().cpu()
-        states = self._rollout_conditions(
-            obs_df, sources, temperature, generator, batch_size, noise_keys=keys
+        predictor = Predictor(
+            self.module, self.prompt_builder, self._prompt_inputs, temperature, batch_size
         )
-        sink = DenseSink(len(obs_df), len(self.var_names_))
-        coordinates = self._to_outputs([states], sink)
-        expression = sink.result()
-        var_names = pd.Index(self.var_names_)
-        return AnnData(
-            X=expression,
-            obs=obs_df.copy().set_index(pd.Index([str(i) for i in obs_df.index])),
-            var=pd.DataFrame(index=var_names),
-            obsm={"X_calmflow": coordinates},
+        prediction = predictor.generate(obs_df, seed, codes)
+        return PredictionWriter("calmflow", copy_to_layer=False).write(
+            prediction,
+            obs_df.set_index(pd.Index([str(i) for i in obs_df.index])),
+            pd.DataFrame(index=pd.Index(self.var_names_)),
         )

@@ -202,17 +202,6 @@ def check_query_genes(adata: AnnData, var_names: Sequence[str]) -> None:
     )
 
 
-def check_finite_predictions(expression: np.ndarray, coordinates: np.ndarray) -> None:
-    """Raise instead of writing predictions that are NaN or infinite."""
-    bad = ~np.isfinite(expression).all(axis=1) | ~np.isfinite(coordinates).all(axis=1)
-    if bad.any():
-        raise FloatingPointError(
-            f"The predictions of {int(bad.sum())} of {len(bad)} cells are not finite; nothing "
-            "was written. The model's weights or the input are broken: check that training "
-            "ended without errors (model.history_) and that the input is log-normalised."
-        )
-
-
 def check_perturbation_labels(labels: pd.Series, control_value: str, place: str) -> None:
     """Reject empty labels and labels that differ only in spelling or component order.
 
