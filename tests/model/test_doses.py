@@ -57,7 +57,7 @@ def test_a_dose_scales_its_components_code(dosed):
 def test_cells_at_different_doses_are_different_conditions(dosed):
     model, adata, _ = dosed
     obs = adata.obs
-    inputs, _ = model._prompt_inputs(obs)
+    inputs, _ = model.condition_prompts(obs)
     low = np.flatnonzero((obs["condition"] == "IFNB").to_numpy() & (obs["dose"] == 1).to_numpy())
     high = np.flatnonzero((obs["condition"] == "IFNB").to_numpy() & (obs["dose"] == 3).to_numpy())
     assert not torch.equal(inputs[low[0]], inputs[high[0]])
@@ -72,7 +72,7 @@ def test_training_and_prediction_agree_on_every_dosed_condition(prompt_encoder):
     module = model.module
     rows = np.asarray(builder.conditions)
     trained = module.prompt_inputs[rows]
-    predicted, mask = model._prompt_inputs(adata.obs)
+    predicted, mask = model.condition_prompts(adata.obs)
     if prompt_encoder == "lm":  # same ids under the same mask (padding may differ)
         trained_mask = module.prompt_mask[rows]
         for a, ma, b, mb in zip(trained, trained_mask, predicted, mask, strict=True):

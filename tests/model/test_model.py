@@ -114,7 +114,7 @@ def test_control_source_starts_from_the_given_cell(adata):
     query = controls(adata)[:30].copy()
     states = model.module.representation.transform_matrix(query.X)
     assert torch.is_tensor(states)
-    ids, mask = model._prompt_inputs(query.obs.assign(condition="IFNB"))
+    ids, mask = model.condition_prompts(query.obs.assign(condition="IFNB"))
     rollout = model.module.rollout(ids, mask, states[:, None], generator=torch.Generator())
     torch.testing.assert_close(rollout[:, 0, 0], states)
 

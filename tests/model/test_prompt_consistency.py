@@ -46,7 +46,7 @@ def test_every_registered_condition_gets_the_same_prompt_in_training_and_predict
     model = CaLMFlowPerturb(adata, prompt_encoder=prompt_encoder, **TINY_MODEL)
     rows = training_rows(model, adata)
     trained = unpadded(model, model.module.prompt_inputs[rows], model.module.prompt_mask[rows])
-    predicted = unpadded(model, *model._prompt_inputs(adata.obs))
+    predicted = unpadded(model, *model.condition_prompts(adata.obs))
     assert trained == predicted
     # training and prediction read one encoder object
     assert model.condition_prompts.knowledge is model.module.knowledge

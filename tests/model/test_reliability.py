@@ -305,7 +305,7 @@ def test_max_epochs_zero_is_refused():
 
 def test_rollout_builds_no_autograd_graph(model):
     """Prediction memory must not grow with the query (no graph kept across batches)."""
-    ids, mask = model._prompt_inputs(model.adata.obs.iloc[:1].assign(condition="IFNB"))
+    ids, mask = model.condition_prompts(model.adata.obs.iloc[:1].assign(condition="IFNB"))
     source = torch.zeros(1, 1, model.module.n_components)
     assert not model.module.rollout(ids, mask, source).requires_grad
 

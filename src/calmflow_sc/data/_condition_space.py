@@ -342,7 +342,7 @@ class ConditionSpace:
                     f"doses {unseen[:5]} were never seen in training; the model only knows them "
                     "through the text of the prompt.",
                     UserWarning,
-                    stacklevel=5,
+                    stacklevel=4,
                 )
         for key in keys:
             if obs[key].isna().any():
@@ -357,7 +357,7 @@ class ConditionSpace:
                     f"{key} values {unseen[:5]} were never seen in training; the model only "
                     "knows them through the text of the prompt.",
                     UserWarning,
-                    stacklevel=5,
+                    stacklevel=4,
                 )
 
     def code_label(self, perturbation: str, dose: object | None) -> str:

@@ -127,8 +127,8 @@ class PredictionMixin:
         batch_size = check_count(batch_size, "batch_size")
         seed = check_seed(seed)
         asked = perturbation
-        perturbation = self._check_perturbation(perturbation)
-        dose = self._check_dose(asked, perturbation, dose)
+        perturbation = self.condition_space.check_perturbation(perturbation)
+        dose = self.condition_space.check_dose(asked, perturbation, dose)
         writer = PredictionWriter(
             key_added,
             output if stream_to is None else stream_to,
@@ -145,7 +145,9 @@ class PredictionMixin:
         if dose is not None:
             treatment[builder.dose_key] = dose
         conditions = query.obs.assign(**treatment)
-        self._check_conditions(conditions)
+        self.condition_space.check_conditions(
+            conditions, self.prompt_encoder, self.condition_prompts.check_components
+        )
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         source = self.module.source
         if (
@@ -161,7 +163,7 @@ class PredictionMixin:
             )
         expression = get_expression(query, self._layer) if source == "control" else None
         predictor = Predictor(
-            self.module, builder, self._prompt_inputs, temperature, batch_size, use_cache
+            self.module, builder, self.condition_prompts, temperature, batch_size, use_cache
         )
         prediction = predictor.predict(conditions, expression, seed, n_samples, decoding)
         params = {
@@ -226,13 +228,15 @@ class PredictionMixin:
         self._check_ready()
         if not isinstance(obs_df, pd.DataFrame) or len(obs_df) == 0:
             raise ValueError("obs_df must be a non-empty pandas DataFrame, one row per cell.")
-        self._check_conditions(obs_df)
+        self.condition_space.check_conditions(
+            obs_df, self.prompt_encoder, self.condition_prompts.check_components
+        )
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         batch_size = check_count(batch_size, "batch_size")
         seed = check_seed(seed)
         codes = None
         if self.module.source == "control":
-            codes = self._context_codes(obs_df)
+            codes = self.condition_space.context_codes(obs_df)
             if codes is None:
                 raise ValueError(
                     "With source='control', generated cells start from training control cells "
@@ -240,7 +244,7 @@ class PredictionMixin:
                     "Use model.predict() on control cells of that kind instead."
                 )
         predictor = Predictor(
-            self.module, self.prompt_builder, self._prompt_inputs, temperature, batch_size
+            self.module, self.prompt_builder, self.condition_prompts, temperature, batch_size
         )
         prediction = predictor.generate(obs_df, seed, codes)
         return PredictionWriter("calmflow", copy_to_layer=False).write(

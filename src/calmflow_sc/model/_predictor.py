@@ -20,7 +20,7 @@ from ..data import PCARepresentation, PromptBuilder, iterate_dense_rows
 from ..data._representation import rows_per_block
 from ..module import CaLMFlowModule
 
-#: Maps a frame of conditions to the prompt's token ids and mask (the model's ``_prompt_inputs``).
+#: Maps a frame of conditions to the prompt's token ids and mask (the model's ``condition_prompts``).
 PromptInputs = Callable[[pd.DataFrame], tuple[torch.Tensor, torch.Tensor]]
 
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-import torch
 from anndata import AnnData
 
 from ..data import check_descriptions
@@ -22,10 +21,6 @@ class ConditionsMixin:
     A part of :class:`~calmflow_sc.CaLMFlowPerturb`, which combines it with scvi-tools'
     base classes.
     """
-
-    def _prompt_inputs(self, conditions: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt inputs of conditions (:class:`~calmflow_sc.nn.ConditionPromptEncoder`)."""
-        return self.condition_prompts(conditions)
 
     def prompts(
         self,
@@ -54,13 +49,15 @@ class ConditionsMixin:
         builder = self.prompt_builder
         if perturbation is not None:
             asked = perturbation
-            perturbation = self._check_perturbation(perturbation)
+            perturbation = self.condition_space.check_perturbation(perturbation)
             treatment = {builder.perturbation_key: perturbation}
-            dose = self._check_dose(asked, perturbation, dose)
+            dose = self.condition_space.check_dose(asked, perturbation, dose)
             if dose is not None:
                 treatment[builder.dose_key] = dose
             obs = obs.assign(**treatment)
-        self._check_conditions(obs)
+        self.condition_space.check_conditions(
+            obs, self.prompt_encoder, self.condition_prompts.check_components
+        )
         if self.prompt_encoder != "components":
             return pd.Series(builder.render_frame(obs), index=obs.index, name="prompt")
         texts = builder.render_frame(obs, treatment=CONTEXT_TREATMENT)
@@ -115,22 +112,3 @@ class ConditionsMixin:
             as_embedding_frame(embeddings) if embeddings is not None else None,
             load_minilm,
         )
-
-    # one-line delegations to the condition space, kept for the prediction and rollout code
-    def _check_conditions(self, obs: pd.DataFrame) -> None:
-        """Check the prompt's columns (:meth:`ConditionSpace.check_conditions`)."""
-        self.condition_space.check_conditions(
-            obs, self.prompt_encoder, self.condition_prompts.check_components
-        )
-
-    def _context_codes(self, conditions: pd.DataFrame) -> torch.Tensor | None:
-        """Context codes of conditions (:meth:`ConditionSpace.context_codes`)."""
-        return self.condition_space.context_codes(conditions)
-
-    def _check_perturbation(self, perturbation: object) -> str:
-        """A perturbation spelled as registered (:meth:`ConditionSpace.check_perturbation`)."""
-        return self.condition_space.check_perturbation(perturbation)
-
-    def _check_dose(self, asked: str, perturbation: str, dose: object) -> str | None:
-        """The dose of a prediction (:meth:`ConditionSpace.check_dose`)."""
-        return self.condition_space.check_dose(asked, perturbation, dose)
