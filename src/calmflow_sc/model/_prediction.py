@@ -12,7 +12,7 @@ from anndata import AnnData
 from mudata import MuData
 
 from .._anndata import get_expression
-from .._constants import DECODINGS
+from .._constants import DECODINGS, Decoding, check_choice
 from .._outputs import check_count, check_output_keys, check_seed, check_temperature, record_outputs
 from .._random import cell_keys, cell_uniform
 from ._prediction_sink import DenseSink, H5adSink, SparseSink, check_output
@@ -36,7 +36,7 @@ class PredictionMixin:
         inplace: bool = True,
         batch_size: int = 512,
         use_cache: bool = True,
-        decoding: str | None = None,
+        decoding: Decoding | None = None,
         overwrite: bool = False,
         dose: float | str | Mapping[str, float] | None = None,
         output: str | Path = "dense",
@@ -158,8 +158,7 @@ class PredictionMixin:
         if inplace:
             self._check_outputs(adata, key_added, overwrite)
         decoding = self.decoding if decoding is None else decoding
-        if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
+        check_choice("decoding", decoding, DECODINGS)
         self._check_query(adata)
         builder = self.prompt_builder
         treatment = {builder.perturbation_key: str(perturbation)}
