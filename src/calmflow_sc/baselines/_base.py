@@ -11,8 +11,9 @@ import pandas as pd
 from anndata import AnnData
 
 from .._anndata import AnnDataKeyError, get_expression
+from .._dense import to_dense_float64
 from .._outputs import check_output_keys, check_seed, record_outputs
-from ._expression import to_dense_float64
+from ..data._validation import check_setup
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -142,8 +143,6 @@ class Baseline(ABC):
         layer
             Layer holding log-normalised expression; ``None`` uses ``adata.X``.
         """
-        from ..model._validation import check_setup
-
         covariate_keys = list(covariate_keys) if covariate_keys is not None else None
         check_setup(adata, perturbation_key, control_value, cell_type_key, covariate_keys, layer)
         adata.uns[SETUP_KEY] = {

@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from .._expression import value_summary
 from ..data._components import COMBINATION_SEPARATOR
 
 __all__ = [
@@ -88,9 +89,7 @@ def looks_like_counts(matrix: np.ndarray | sparse.spmatrix) -> bool:
     Read with the model's own summary of expression values (the check behind its raw-count
     warning), a block of rows at a time.
     """
-    from ..model._validation import _value_summary
-
-    stats = _value_summary(matrix, "X")
+    stats = value_summary(matrix, "X")
     return stats.first_integral and stats.minimum >= 0 and stats.first_max > 1
 
 

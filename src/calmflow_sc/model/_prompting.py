@@ -20,10 +20,10 @@ from ..data._doses import (
     parse_doses,
 )
 from ..data._prompts import check_descriptions
+from ..data._validation import components
 from ..nn import load_minilm
 from ..nn._component_knowledge import as_embedding_frame
 from ..nn._condition_encoder import CONTEXT_TREATMENT
-from ._validation import components
 
 
 class ConditionsMixin:

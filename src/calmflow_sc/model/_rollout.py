@@ -9,11 +9,12 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
+from .._expression import check_expression
 from .._random import cell_normal
 from ..data import iterate_dense_rows
 from ..data._representation import rows_per_block
+from ..data._validation import check_query_genes
 from ._prediction_sink import DenseSink, H5adSink, SparseSink
-from ._validation import check_expression, check_query_genes
 
 
 class RolloutMixin:

@@ -13,13 +13,9 @@ from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, Laye
 from scvi.utils import setup_anndata_dsp
 
 from .._constants import REGISTRY_KEYS
+from .._expression import check_expression
 from ..data._doses import check_dose_column
-from ._validation import (
-    check_control_value,
-    check_expression,
-    check_perturbation_labels,
-    check_setup,
-)
+from ..data._validation import check_control_value, check_perturbation_labels, check_setup
 
 
 class SetupMixin:

@@ -18,11 +18,11 @@ from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
 from ..data import Coupling, SequenceBuilder
 from ..data._control_pool import bounded_per_context
+from ..data._validation import MIN_TRAINING_CELLS
 from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
 from ..train._quiet import EpochProgressBar, quiet_libraries
 from ._persistence import read_saved_model
 from ._training_checkpoint import TrainingCheckpoint, read_training_state
-from ._validation import MIN_TRAINING_CELLS
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
 #: its memory does not grow with the data.

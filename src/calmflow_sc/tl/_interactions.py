@@ -169,8 +169,8 @@ def interactions(
     pairs
         Pairs to score; ``None`` for every pair whose singles are present.
     key_added
-        The table is also stored in ``adata.uns[key_added]`` (as a dict of columns); ``None``
-        stores nothing.
+        The table is also stored in ``adata.uns[key_added]`` (as a dict of columns), where
+        :func:`calmflow_sc.pl.interactions` reads it; ``None`` stores nothing.
     **kwargs
         Thresholds and gene selection of :func:`interaction_scores`.
 
