@@ -86,8 +86,8 @@ def select_values(
 def looks_like_counts(matrix: np.ndarray | sparse.spmatrix) -> bool:
     """Whether a matrix holds raw counts: non-negative, its first stored values whole, some above 1.
 
-    Read with the model's own summary of expression values (the check behind its raw-count
-    warning), a block of rows at a time.
+    Read with the summary of expression values behind the model's raw-count warning
+    (``calmflow_sc._expression.value_summary``), a block of rows at a time.
     """
     stats = value_summary(matrix, "X")
     return stats.first_integral and stats.minimum >= 0 and stats.first_max > 1
