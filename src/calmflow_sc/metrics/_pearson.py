@@ -22,8 +22,8 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
 
     Returns
     -------
-    The correlation coefficient, or ``nan`` (without a warning) when it is undefined: fewer than
-    two elements or a constant vector.
+    The correlation coefficient, or ``nan`` (without a warning) when it is undefined, for fewer
+    than two elements or a constant vector.
     """
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
