@@ -41,6 +41,10 @@ training conditions of the Pearson delta on their top-50 genes, ``fit_pearson_de
 the weakest condition's, and ``fit_energy_distance`` the mean energy distance; the values of
 every condition go to ``{out}_fit.csv`` beside the CSV of the scores.
 
+Every Pearson correlation is :func:`calmflow_sc.metrics.pearson_r`, undefined (NaN) for a
+constant input: the control baseline's predicted change is zero, so its fit Pearson delta is
+NaN, as is ``own_deviation_top50`` where the prediction equals the reference effect.
+
 Usage (every model, both tasks, three seeds, then the report in docs/benchmarks.md)::
 
     python benchmarks/run.py kang norman --seeds 0 1 2 --report \
@@ -99,11 +103,6 @@ class Task:
 
 def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float64)
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation, 0 for a constant prediction (the control baseline)."""
-    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 1e-12 else 0.0
 
 
 def _group_mean(adata: AnnData, mask: np.ndarray) -> np.ndarray:
@@ -349,7 +348,7 @@ def score(
     top = cfs.metrics.top_changed_genes(real.X, control.X, 50)
     reference = task.reference(split, perturbation)
     own_pred, own_real = (delta_pred - reference)[top], (delta_real - reference)[top]
-    scores["own_deviation_top50"] = _pearson(own_pred, own_real)
+    scores["own_deviation_top50"] = cfs.metrics.pearson_r(own_pred, own_real)
     return scores
 
 
@@ -377,7 +376,7 @@ def fit_scores(
             {
                 "perturbation": perturbation,
                 "context": context,
-                "pearson_delta_top50": _pearson(delta_pred, delta_real),
+                "pearson_delta_top50": cfs.metrics.pearson_r(delta_pred, delta_real),
                 "energy_distance": cfs.metrics.energy_distance(
                     pca.transform(_dense(pred.X)), pca.transform(real)
                 ),

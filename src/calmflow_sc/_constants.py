@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypeVar, get_args
 
 
 class _RegistryKeys(NamedTuple):
@@ -23,9 +23,45 @@ class _BatchKeys(NamedTuple):
 
 #: Keys of the training minibatches that the data loader hands to the module.
 BATCH_KEYS = _BatchKeys()
-SOURCES = ("gaussian", "control")
-PAIRINGS = ("condition", "minibatch")
-DECODINGS = ("residual", "pca")
-CAUSAL_CONTEXTS = ("full", "current")
-PROMPT_ENCODERS = ("lm", "minilm", "onehot", "components")
-STEP_TARGETS = ("velocity", "state", "endpoint")
+
+#: Where the flow starts: noise, or control cells of the same context.
+Source = Literal["gaussian", "control"]
+#: How targets meet their control sources.
+Pairing = Literal["condition", "minibatch"]
+#: How a predicted state becomes expression.
+Decoding = Literal["residual", "pca"]
+#: What each state attends to.
+CausalContext = Literal["full", "current"]
+#: How a condition becomes prompt tokens.
+PromptEncoder = Literal["lm", "minilm", "onehot", "components"]
+#: What the output of each state block decodes to.
+StepTarget = Literal["velocity", "state", "endpoint"]
+#: Which of the language model's parameters train.
+Finetune = Literal["full", "frozen", "lora"]
+
+SOURCES: tuple[str, ...] = get_args(Source)
+PAIRINGS: tuple[str, ...] = get_args(Pairing)
+DECODINGS: tuple[str, ...] = get_args(Decoding)
+CAUSAL_CONTEXTS: tuple[str, ...] = get_args(CausalContext)
+PROMPT_ENCODERS: tuple[str, ...] = get_args(PromptEncoder)
+STEP_TARGETS: tuple[str, ...] = get_args(StepTarget)
+FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def check_choice(name: str, value: _Choice, allowed: tuple[str, ...]) -> _Choice:
+    """Return ``value`` if it is one of ``allowed``, else raise a :class:`ValueError`.
+
+    Parameters
+    ----------
+    name
+        The argument's name, for the message.
+    value
+        The value given.
+    allowed
+        The values accepted (one of the tuples above).
+    """
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
+    return value

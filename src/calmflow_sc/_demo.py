@@ -9,9 +9,9 @@ from pathlib import Path
 import anndata
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from . import baselines, datasets, metrics
+from ._dense import to_dense
 from .model import CaLMFlowPerturb
 
 DEMO_CELL_TYPE = "monocyte"
@@ -20,7 +20,7 @@ DEMO_PERTURBATION = "IFNB+TNF"
 
 def _plain(adata: anndata.AnnData) -> anndata.AnnData:
     """Dense expression and the condition columns only, relabelled as the held-out pair."""
-    x = adata.X.toarray() if sparse.issparse(adata.X) else np.asarray(adata.X)
+    x = to_dense(adata.X)
     obs = adata.obs[["cell_type", "donor"]].astype(str).assign(condition=DEMO_PERTURBATION)
     return anndata.AnnData(X=x.astype(np.float32), obs=obs, var=pd.DataFrame(index=adata.var_names))
 

@@ -344,13 +344,13 @@ def _same_values(first, second) -> bool:
     import numpy as np
     from scipy import sparse
 
+    from ._dense import to_dense
+
     if first.shape != second.shape:
         return False
     if sparse.issparse(first) and sparse.issparse(second):  # without densifying either
         return (sparse.csr_matrix(first) != sparse.csr_matrix(second)).nnz == 0
-    first = first.toarray() if sparse.issparse(first) else np.asarray(first)
-    second = second.toarray() if sparse.issparse(second) else np.asarray(second)
-    return np.array_equal(first, second)
+    return np.array_equal(to_dense(first), to_dense(second))
 
 
 COMMANDS = {

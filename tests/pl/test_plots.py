@@ -37,6 +37,27 @@ def test_mean_change_draws_one_point_per_gene(trio, tmp_path):
     plt.close("all")
 
 
+def test_mean_change_reads_what_predict_recorded(trio):
+    pred, real, control = trio
+    asked = cfs.pl.mean_change(pred, real, control, pred_layer="pred", show=False)
+    pred.uns["pred_params"] = {"perturbation": "IFNB", "seed": 0}
+    recorded = cfs.pl.mean_change(pred, real, control, show=False)
+    np.testing.assert_array_equal(
+        recorded.collections[0].get_offsets(), asked.collections[0].get_offsets()
+    )
+    assert recorded.get_title().startswith("IFNB: top 20 genes, Pearson 1.00")
+    keyed = cfs.pl.mean_change(pred, real, control, key="pred", show=False)
+    assert keyed.get_title() == recorded.get_title()
+    heatmap = cfs.pl.mean_change_heatmap(pred, real, control, show=False)
+    assert heatmap.images[0].get_array()[1].max() > 0  # the prediction, not the controls
+    pred.uns["other_params"] = {"perturbation": "TNF"}
+    with pytest.raises(ValueError, match="key="):
+        cfs.pl.mean_change(pred, real, control, show=False)
+    with pytest.raises(KeyError, match="key_added"):
+        cfs.pl.mean_change(pred, real, control, key="missing", show=False)
+    plt.close("all")
+
+
 @pytest.mark.parametrize("basis", ["pca", "umap"])
 def test_joint_embedding_shows_every_cell_by_origin(trio, tmp_path, basis):
     pred, real, control = trio

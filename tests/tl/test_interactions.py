@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
+from anndata import AnnData
 
 import calmflow_sc as cfs
 from calmflow_sc.tl import interaction_scores
@@ -51,6 +52,11 @@ def test_simulated_pairs_fit_their_singles_and_leave_the_known_interaction():
     assert set(table["pair"]) == {"IFNB+TNF", "IFNB+IL4"}
     assert (table["fit"] > 0.8).all() and (table["label"] != "neomorphic").all()
     assert "calmflow_interactions" in adata.uns
+    ax = cfs.pl.interactions(adata, show=False)  # reads the table the tool stored
+    drawn = np.concatenate([points.get_offsets() for points in ax.collections[:-1]])
+    np.testing.assert_allclose(
+        np.sort(drawn, axis=0), np.sort(table[["coef_first", "coef_second"]].to_numpy(), axis=0)
+    )
     effects = cfs.tl._interactions._mean_changes(adata, "condition", "control", None)
     truth = adata.uns["simulation"]
     for _, row in table.iterrows():
@@ -70,6 +76,8 @@ def test_interactions_plot_and_errors(singles):
     table = interaction_scores({"A": a, "B": b, "A+B": a + b, "C": b, "A+C": 2 * a})
     ax = cfs.pl.interactions(table, show=False)
     assert ax.get_xlabel().startswith("coefficient")
+    with pytest.raises(KeyError, match=r"tl\.interactions\(adata\)"):
+        cfs.pl.interactions(AnnData(np.zeros((2, 2))), show=False)
     with pytest.raises(KeyError, match="both singles"):
         interaction_scores({"A": a, "A+B": a}, pairs=["A+B"])
     with pytest.raises(KeyError, match=r"tl\.interactions"):

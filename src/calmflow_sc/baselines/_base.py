@@ -11,8 +11,10 @@ import pandas as pd
 from anndata import AnnData
 
 from .._anndata import AnnDataKeyError, get_expression
+from .._dense import to_dense_float64
+from .._docs import doc
 from .._outputs import check_output_keys, check_seed, record_outputs
-from ._expression import to_dense_float64
+from ..data import check_setup
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -29,6 +31,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+@doc.dedent
 class Baseline(ABC):
     """Base class of the perturbation-response baselines.
 
@@ -46,17 +49,13 @@ class Baseline(ABC):
     adata
         Training data: cells by genes, with the perturbation of every cell in
         ``adata.obs[perturbation_key]``.
-    perturbation_key
-        Column of ``adata.obs`` naming the perturbation of every cell.
-    control_value
-        Value of ``adata.obs[perturbation_key]`` that marks control (unperturbed) cells.
-    cell_type_key
-        Optional column of ``adata.obs`` with the cell type (or other context) of every cell.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
         The data passed to :meth:`predict` must then carry the same column.
-    layer
-        Layer with the expression to model (e.g. log-normalised counts); ``X`` if ``None``.
-    covariate_keys
-        Further columns describing a cell (donor, dose ...); baselines that use them say so.
+    %(param_layer)s
+    %(param_covariate_keys)s
+        Baselines that use them say so.
 
     Raises
     ------
@@ -112,6 +111,7 @@ class Baseline(ABC):
         self.is_trained = False
 
     @classmethod
+    @doc.dedent
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -131,19 +131,12 @@ class Baseline(ABC):
         ----------
         adata
             Training data.
-        perturbation_key
-            Column of ``adata.obs`` with each cell's perturbation.
-        control_value
-            Value of that column for unperturbed cells.
-        cell_type_key
-            Column with each cell's cell type (optional).
-        covariate_keys
-            Further columns describing a cell (optional).
-        layer
-            Layer holding log-normalised expression; ``None`` uses ``adata.X``.
+        %(param_perturbation_key)s
+        %(param_control_value)s
+        %(param_cell_type_key)s
+        %(param_covariate_keys)s
+        %(param_layer)s
         """
-        from ..model._validation import check_setup
-
         covariate_keys = list(covariate_keys) if covariate_keys is not None else None
         check_setup(adata, perturbation_key, control_value, cell_type_key, covariate_keys, layer)
         adata.uns[SETUP_KEY] = {

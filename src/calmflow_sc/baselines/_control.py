@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._docs import doc
 from ._base import Baseline
 
 
+@doc.dedent
 class ControlBaseline(Baseline):
     """Predict every perturbed cell to be its control cell, unchanged.
 
@@ -19,14 +21,11 @@ class ControlBaseline(Baseline):
     ----------
     adata
         Training data (only validated; nothing is learnt).
-    perturbation_key
-        Column of ``adata.obs`` naming the perturbation of every cell.
-    control_value
-        Value of ``adata.obs[perturbation_key]`` that marks control cells.
-    cell_type_key
-        Optional cell-type column (unused by this baseline, accepted for a uniform interface).
-    layer
-        Layer with the expression; ``X`` if ``None``.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
+        Unused by this baseline, accepted for a uniform interface.
+    %(param_layer)s
 
     Examples
     --------

@@ -1,31 +1,11 @@
-"""Reading expression matrices and per-group means from AnnData objects."""
+"""Per-group means of expression matrices."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-if TYPE_CHECKING:
-    pass
-
-
-def to_dense_float64(x: np.ndarray | sparse.spmatrix | sparse.sparray) -> np.ndarray:
-    """Return a dense float64 copy of a dense or sparse matrix.
-
-    Parameters
-    ----------
-    x
-        Matrix of shape ``(n_cells, n_genes)``.
-
-    Returns
-    -------
-    A new float64 array, safe to modify.
-    """
-    if sparse.issparse(x):
-        return x.toarray().astype(np.float64, copy=False)
-    return np.array(x, dtype=np.float64)
+from .._dense import to_dense
 
 
 def group_means(
@@ -51,6 +31,6 @@ def group_means(
         (np.ones(n_cells), (codes, np.arange(n_cells))), shape=(n_groups, n_cells)
     )
     sums = indicator @ x
-    sums = sums.toarray() if sparse.issparse(sums) else np.asarray(sums)
+    sums = to_dense(sums)
     counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
     return sums.astype(np.float64, copy=False) / counts[:, np.newaxis]

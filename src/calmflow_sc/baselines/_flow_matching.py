@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .._anndata import get_expression
-from .._constants import SOURCES
+from .._constants import SOURCES, Source, check_choice
 from ..data import ConditionEncoder, PCARepresentation, pair_within_groups
 from ._base import Baseline, control_pools
 
@@ -118,7 +118,7 @@ class FlowMatchingBaseline(Baseline):
         self,
         adata: AnnData,
         *args: Any,
-        source: str = "control",
+        source: Source = "control",
         n_components: int = 50,
         hidden_size: int = 256,
         n_layers: int = 3,
@@ -132,8 +132,7 @@ class FlowMatchingBaseline(Baseline):
         **kwargs: Any,
     ) -> None:
         super().__init__(adata, *args, **kwargs)
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
+        check_choice("source", source, SOURCES)
         for name, value in [
             ("n_components", n_components),
             ("n_iterations", n_iterations),

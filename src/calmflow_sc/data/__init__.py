@@ -41,11 +41,21 @@ from ._splits import (
     heldout_combination_splits,
     heldout_component_splits,
 )
+from ._validation import (
+    MIN_TRAINING_CELLS,
+    check_control_value,
+    check_obs_column,
+    check_perturbation_labels,
+    check_query_genes,
+    check_setup,
+    warn_empty_categories,
+)
 
 __all__ = [
     "CINEMAOT_HELDOUT",
     "COMBINATION_SEPARATOR",
     "MAX_CONDITIONS",
+    "MIN_TRAINING_CELLS",
     "ConditionEncoder",
     "ConditionSpace",
     "ControlPool",
@@ -60,8 +70,13 @@ __all__ = [
     "bounded_per_context",
     "canonical_dose_levels",
     "canonical_label",
+    "check_control_value",
     "check_descriptions",
     "check_dose_column",
+    "check_obs_column",
+    "check_perturbation_labels",
+    "check_query_genes",
+    "check_setup",
     "cinemaot_splits",
     "component_doses",
     "component_key",
@@ -90,4 +105,5 @@ __all__ = [
     "sample_paths",
     "sequence_loader",
     "time_grid",
+    "warn_empty_categories",
 ]

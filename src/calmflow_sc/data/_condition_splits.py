@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from anndata import AnnData
 
+from .._docs import doc
 from ._splits import Split, _column, _controls
 
 __all__ = ["CINEMAOT_HELDOUT", "cinemaot_splits", "heldout_condition_splits"]
@@ -52,6 +53,7 @@ CINEMAOT_HELDOUT: tuple[dict[str, str], ...] = _cinemaot_heldout()
 """The paper's 14 held-out (cell type, perturbation, chronicity) conditions of CINEMA-OT."""
 
 
+@doc.dedent
 def heldout_condition_splits(
     adata: AnnData,
     conditions: Sequence[Mapping[str, str]],
@@ -75,10 +77,8 @@ def heldout_condition_splits(
     conditions
         The conditions to hold out, each a mapping with ``perturbation_key`` (or
         ``"perturbation"``) and every key of ``context_keys``.
-    perturbation_key
-        Column of ``adata.obs`` with each cell's perturbation.
-    control_value
-        Value of that column for unperturbed cells.
+    %(param_perturbation_key)s
+    %(param_control_value)s
     context_keys
         Columns whose values, with the perturbation, define a condition (cell type,
         chronicity, donor ...).

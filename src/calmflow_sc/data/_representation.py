@@ -10,14 +10,7 @@ from scipy import sparse
 from sklearn.decomposition import PCA
 from torch import nn
 
-#: Values (cells x genes) in one block of rows read, transformed or written at a time: 16 MB
-#: of float32, whatever the number of genes.
-BLOCK_VALUES = 1 << 22
-
-
-def rows_per_block(n_genes: int, most: int = 4096) -> int:
-    """Rows in a block of about :data:`BLOCK_VALUES` values (at most ``most``)."""
-    return max(1, min(most, BLOCK_VALUES // max(1, int(n_genes))))
+from .._dense import rows_per_block, to_dense
 
 
 def iterate_dense_rows(
@@ -30,7 +23,7 @@ def iterate_dense_rows(
     chunk_size = chunk_size or rows_per_block(matrix.shape[1])
     for start in range(0, matrix.shape[0], chunk_size):
         block = matrix[start : start + chunk_size]
-        block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        block = to_dense(block)
         yield block.astype(np.float32, copy=False)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from .._expression import value_summary
 from ..data import COMBINATION_SEPARATOR, join_components, label_parts
 
 __all__ = [
@@ -85,12 +86,10 @@ def select_values(
 def looks_like_counts(matrix: np.ndarray | sparse.spmatrix) -> bool:
     """Whether a matrix holds raw counts: non-negative, its first stored values whole, some above 1.
 
-    Read with the model's own summary of expression values (the check behind its raw-count
-    warning), a block of rows at a time.
+    Read with the summary of expression values behind the model's raw-count warning
+    (``calmflow_sc._expression.value_summary``), a block of rows at a time.
     """
-    from ..model._validation import _value_summary
-
-    stats = _value_summary(matrix, "X")
+    stats = value_summary(matrix, "X")
     return stats.first_integral and stats.minimum >= 0 and stats.first_max > 1
 
 

@@ -12,6 +12,7 @@ from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._mean_expression import mean_expression_scores
 from ._mmd import DEFAULT_GAMMAS, mmd_rbf
+from ._pearson import pearson_r
 from ._top_genes import top_changed_genes
 from ._transport import sinkhorn_divergence, wasserstein
 
@@ -24,6 +25,7 @@ __all__ = [
     "evaluate",
     "mean_expression_scores",
     "mmd_rbf",
+    "pearson_r",
     "sinkhorn_divergence",
     "to_cell_eval",
     "top_changed_genes",

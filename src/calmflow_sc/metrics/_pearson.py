@@ -6,7 +6,12 @@ import numpy as np
 
 
 def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation coefficient of two vectors.
+    """Pearson correlation coefficient of two vectors, NaN when it is undefined.
+
+    The one Pearson correlation of the package: the metrics, the plots and the benchmark
+    scripts all use it. A constant vector (a prediction of no change, as the control baseline
+    makes) has no correlation: the result is NaN, not 0, so that averages over conditions do
+    not silently count it as uncorrelated.
 
     Parameters
     ----------
@@ -17,8 +22,8 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
 
     Returns
     -------
-    The correlation coefficient, or ``nan`` (without a warning) when it is undefined: fewer than
-    two elements or a constant vector.
+    The correlation coefficient, or ``nan`` (without a warning) when it is undefined, for fewer
+    than two elements or a constant vector.
     """
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()

@@ -11,7 +11,20 @@ import pandas as pd
 from anndata import AnnData
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
-from .._constants import DECODINGS, PAIRINGS, PROMPT_ENCODERS, SOURCES
+from .._constants import (
+    DECODINGS,
+    PAIRINGS,
+    PROMPT_ENCODERS,
+    SOURCES,
+    CausalContext,
+    Decoding,
+    Finetune,
+    Pairing,
+    PromptEncoder,
+    Source,
+    StepTarget,
+    check_choice,
+)
 from .._outputs import check_temperature
 from .._saving._model_files import SavedParts
 from ..data import ConditionSpace, PromptBuilder, SequenceDataSplitter, check_descriptions
@@ -177,7 +190,7 @@ class CaLMFlowPerturb(
         self,
         adata: AnnData | None = None,
         registry: dict | None = None,
-        source: str = "control",
+        source: Source = "control",
         n_components: int = 50,
         n_steps: int = 4,
         n_spatial_tokens: int = 1,
@@ -186,15 +199,15 @@ class CaLMFlowPerturb(
         beta: float = 0.01,
         path_sigma: float = 0.0,
         predict_velocity: bool = True,
-        step_target: str | None = None,
+        step_target: StepTarget | None = None,
         temperature: float = 1.0,
         variational_head: bool = True,
-        causal_context: str = "full",
+        causal_context: CausalContext = "full",
         language_model: str | Path | None = None,
-        finetune: str = "full",
+        finetune: Finetune = "full",
         lora_rank: int = 8,
         lora_alpha: float = 16.0,
-        prompt_encoder: str = "components",
+        prompt_encoder: PromptEncoder = "components",
         n_prompt_tokens: int = 4,
         prompt_template: str | None = None,
         perturbation_descriptions: Mapping[str, str] | None = None,
@@ -203,20 +216,15 @@ class CaLMFlowPerturb(
         hidden_size: int = 128,
         n_heads: int = 4,
         dropout: float = 0.1,
-        pairing: str = "condition",
-        decoding: str = "residual",
+        pairing: Pairing = "condition",
+        decoding: Decoding = "residual",
         *,
         _saved: SavedParts | None = None,
     ):
         super().__init__(adata, registry)
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-        if pairing not in PAIRINGS:
-            raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}.")
-        self.pairing = pairing
-        if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
-        self.decoding = decoding
+        check_choice("source", source, SOURCES)
+        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+        self.decoding = check_choice("decoding", decoding, DECODINGS)
         for name, value in [
             ("n_components", n_components),
             ("n_steps", n_steps),
@@ -240,10 +248,7 @@ class CaLMFlowPerturb(
         if adata is not None:
             self.var_names_ = [str(name) for name in self._expression_data(adata).var_names]
 
-        if prompt_encoder not in PROMPT_ENCODERS:
-            raise ValueError(
-                f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
-            )
+        check_choice("prompt_encoder", prompt_encoder, PROMPT_ENCODERS)
         if perturbation_descriptions is not None:
             perturbation_descriptions = check_descriptions(perturbation_descriptions)
         if perturbation_embeddings is not None and prompt_encoder != "components":

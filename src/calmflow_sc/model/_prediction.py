@@ -11,11 +11,12 @@ from anndata import AnnData
 from mudata import MuData
 
 from .._anndata import get_expression
-from .._constants import DECODINGS
+from .._constants import DECODINGS, Decoding, check_choice
+from .._expression import check_expression
 from .._outputs import check_count, check_seed, check_temperature
+from ..data import check_query_genes
 from ._prediction_writer import PredictionWriter, check_output
 from ._predictor import Predictor
-from ._validation import check_expression, check_query_genes
 
 
 class PredictionMixin:
@@ -36,7 +37,7 @@ class PredictionMixin:
         inplace: bool = True,
         batch_size: int = 512,
         use_cache: bool = True,
-        decoding: str | None = None,
+        decoding: Decoding | None = None,
         overwrite: bool = False,
         dose: float | str | Mapping[str, float] | None = None,
         output: str | Path = "dense",
@@ -137,8 +138,7 @@ class PredictionMixin:
             overwrite=overwrite,
         )
         decoding = self.decoding if decoding is None else decoding
-        if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}.")
+        check_choice("decoding", decoding, DECODINGS)
         self._check_query(query)
         builder = self.prompt_builder
         treatment = {builder.perturbation_key: str(perturbation)}

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._dense import rows_per_block
 from .._random import cell_keys, cell_normal, cell_uniform
 from ..data import PCARepresentation, PromptBuilder, iterate_dense_rows
-from ..data._representation import rows_per_block
 from ..module import CaLMFlowModule
 
 #: Maps a frame of conditions to the prompt's token ids and mask (the model's ``condition_prompts``).

@@ -10,13 +10,13 @@ from anndata import AnnData
 from mudata import MuData
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, LayerField
-from scvi.utils import setup_anndata_dsp
 
 from .._constants import REGISTRY_KEYS
-from ..data import check_dose_column
-from ._validation import (
+from .._docs import doc
+from .._expression import check_expression
+from ..data import (
     check_control_value,
-    check_expression,
+    check_dose_column,
     check_perturbation_labels,
     check_setup,
 )
@@ -30,7 +30,7 @@ class SetupMixin:
     """
 
     @classmethod
-    @setup_anndata_dsp.dedent
+    @doc.dedent
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -53,25 +53,13 @@ class SetupMixin:
         Parameters
         ----------
         %(param_adata)s
-        perturbation_key
-            Column of ``adata.obs`` with each cell's perturbation; combinations are joined
-            by ``"+"`` (``"IFNB+TNF"``).
-        control_value
-            Value of that column for unperturbed cells.
-        cell_type_key
-            Column with each cell's cell type (optional).
-        covariate_keys
-            Further columns that describe a cell (donor, dose, exposure ...); they enter the
-            prompt and choose the control cells a path starts from.
-        layer
-            Layer holding log-normalised expression; ``None`` uses ``adata.X``.
-        dose_key
-            Column with each cell's dose: a number for every component of its perturbation,
-            or one per component joined by ``"+"`` (``"10+2.5"`` for ``"A+B"``). A dose is
-            part of a condition (cells at different doses are different conditions), scales
-            its component's code (``prompt_encoder="components"`` and ``"onehot"``) and is
-            named in text prompts. Give it on the scale it should act on (e.g.
-            ``log10(1 + nM)``); control cells need a number too (any, e.g. 0).
+        %(param_perturbation_key)s
+        %(param_control_value)s
+        %(param_cell_type_key)s
+        %(param_covariate_keys)s
+            They enter the prompt and choose the control cells a path starts from.
+        %(param_layer)s
+        %(param_dose_key)s
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         covariate_keys = list(covariate_keys) if covariate_keys is not None else None

@@ -18,11 +18,10 @@ from .._outputs import check_count
 from .._saving import read_manifest
 from .._saving._model_files import read_saved_model
 from .._saving._training_state import read_training_state
-from ..data import Coupling, SequenceBuilder, bounded_per_context
+from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
 from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
 from ..train._callbacks import TrainingCheckpoint
 from ..train._quiet import EpochProgressBar, quiet_libraries
-from ._validation import MIN_TRAINING_CELLS
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
 #: its memory does not grow with the data.

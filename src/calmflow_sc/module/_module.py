@@ -9,7 +9,18 @@ import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
-from .._constants import BATCH_KEYS, CAUSAL_CONTEXTS, PROMPT_ENCODERS, SOURCES, STEP_TARGETS
+from .._constants import (
+    BATCH_KEYS,
+    CAUSAL_CONTEXTS,
+    PROMPT_ENCODERS,
+    SOURCES,
+    STEP_TARGETS,
+    CausalContext,
+    PromptEncoder,
+    Source,
+    StepTarget,
+    check_choice,
+)
 from ..data import ControlPool, PCARepresentation, context_radix
 from ..nn import (
     CausalLMBackbone,
@@ -106,28 +117,20 @@ class CaLMFlowModule(BaseModuleClass):
         n_latent: int = 32,
         beta: float = 0.01,
         path_sigma: float = 0.0,
-        source: str = "control",
-        step_target: str = "velocity",
+        source: Source = "control",
+        step_target: StepTarget = "velocity",
         variational_head: bool = True,
-        causal_context: str = "full",
-        prompt_encoder: str = "lm",
+        causal_context: CausalContext = "full",
+        prompt_encoder: PromptEncoder = "lm",
         n_prompt_tokens: int = 4,
         knowledge: ComponentKnowledge | None = None,
         n_perturbation_features: int = 0,
     ):
         super().__init__()
-        if prompt_encoder not in PROMPT_ENCODERS:
-            raise ValueError(
-                f"prompt_encoder must be one of {PROMPT_ENCODERS}, got {prompt_encoder!r}."
-            )
-        if causal_context not in CAUSAL_CONTEXTS:
-            raise ValueError(
-                f"causal_context must be one of {CAUSAL_CONTEXTS}, got {causal_context!r}."
-            )
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {source!r}.")
-        if step_target not in STEP_TARGETS:
-            raise ValueError(f"step_target must be one of {STEP_TARGETS}, got {step_target!r}.")
+        check_choice("prompt_encoder", prompt_encoder, PROMPT_ENCODERS)
+        check_choice("causal_context", causal_context, CAUSAL_CONTEXTS)
+        check_choice("source", source, SOURCES)
+        check_choice("step_target", step_target, STEP_TARGETS)
         self.n_components = n_components
         self.n_steps = n_steps
         self.n_spatial_tokens = n_spatial_tokens

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, GPT2Config
 
+from .._constants import FINETUNE_MODES, Finetune, check_choice
 from ._tokenizer import load_gpt2_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
-FINETUNE_MODES = ("full", "frozen", "lora")
 
 # files of which a saved tokenizer has at least one
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
@@ -189,7 +189,7 @@ class CausalLMBackbone(nn.Module):
 
     def configure_finetuning(
         self,
-        mode: str = "full",
+        mode: Finetune = "full",
         lora_rank: int = 8,
         lora_alpha: float = 16.0,
         lora_dropout: float = 0.0,
@@ -205,9 +205,7 @@ class CausalLMBackbone(nn.Module):
         lora_rank, lora_alpha, lora_dropout
             Rank, scaling numerator and dropout of the LoRA adapters.
         """
-        if mode not in FINETUNE_MODES:
-            raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {mode!r}.")
-        self.finetune = mode
+        self.finetune = check_choice("finetune", mode, FINETUNE_MODES)
         if mode == "full":
             return
         for parameter in self.transformer.parameters():

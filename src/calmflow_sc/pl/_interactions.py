@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from anndata import AnnData
 
 from ._utils import finish, new_axes
 
@@ -24,8 +25,9 @@ _COLOURS = {
 
 
 def interactions(
-    table: pd.DataFrame,
+    table: pd.DataFrame | AnnData,
     *,
+    key: str = "calmflow_interactions",
     annotate: bool = True,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -39,7 +41,10 @@ def interactions(
     Parameters
     ----------
     table
-        The output of :func:`calmflow_sc.tl.interactions`.
+        The output of :func:`calmflow_sc.tl.interactions`, or the AnnData it was called on:
+        the table it stored in ``adata.uns[key]`` is read.
+    key
+        The ``key_added`` of :func:`calmflow_sc.tl.interactions` (with an AnnData).
     annotate
         Write each pair's name next to its point.
     ax, show, save
@@ -49,6 +54,13 @@ def interactions(
     -------
     The axes, unless the figure is shown.
     """
+    if isinstance(table, AnnData):
+        if key not in table.uns:
+            raise KeyError(
+                f"adata.uns has no {key!r}: run calmflow_sc.tl.interactions(adata) first, or "
+                "pass the key_added it was given."
+            )
+        table = pd.DataFrame(dict(table.uns[key]))
     missing = {"pair", "coef_first", "coef_second", "label"} - set(table.columns)
     if missing:
         raise KeyError(

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import top_changed_genes
-from ._utils import dense_expression, finish, new_axes
+from ..metrics import pearson_r, top_changed_genes
+from ._utils import dense_expression, finish, new_axes, recorded_prediction
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,6 +22,7 @@ def mean_change(
     control: AnnData,
     *,
     pred_layer: str | None = None,
+    key: str | None = None,
     layer: str | None = None,
     top_k: int = 20,
     n_labels: int = 10,
@@ -32,7 +33,8 @@ def mean_change(
     """Scatter the predicted against the observed mean change from control of the top genes.
 
     Each point is one of the ``top_k`` genes whose observed mean changes most; the diagonal is
-    a perfect prediction and the title gives the Pearson correlation (Pearson delta).
+    a perfect prediction and the title gives the predicted perturbation (as ``predict``
+    recorded it) and the Pearson correlation (Pearson delta, NaN for a constant change).
 
     Parameters
     ----------
@@ -43,7 +45,11 @@ def mean_change(
     control
         Observed control cells.
     pred_layer
-        Layer of ``pred`` holding the prediction (e.g. ``"calmflow"``); ``X`` if ``None``.
+        Layer of ``pred`` holding the prediction (e.g. ``"calmflow"``). ``None`` reads what
+        ``predict`` recorded in ``pred.uns[key + "_params"]``: the layer ``key``, or ``X`` when
+        ``pred`` has no such layer or records no prediction.
+    key
+        The ``key_added`` of the prediction to plot; ``None`` for the one ``pred`` records.
     layer
         Layer of ``real`` and ``control``; ``X`` if ``None``.
     top_k
@@ -61,6 +67,7 @@ def mean_change(
     -------
     The axes, unless the figure is shown.
     """
+    pred_layer, params = recorded_prediction(pred, pred_layer, key)
     predicted = dense_expression(pred, pred_layer)
     observed = dense_expression(real, layer)
     baseline = dense_expression(control, layer).mean(0)
@@ -76,10 +83,13 @@ def mean_change(
     names = np.asarray(real.var_names)[top]
     for i in range(min(n_labels, len(top))):
         ax.annotate(names[i], (x[i], y[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    pearson = float(np.corrcoef(x, y)[0, 1]) if np.std(y) > 0 else float("nan")
+    pearson = pearson_r(x, y)
     ax.set_xlabel("observed mean change")
     ax.set_ylabel("predicted mean change")
-    ax.set_title(f"top {top_k} genes, Pearson {pearson:.2f}")
+    title = f"top {top_k} genes, Pearson {pearson:.2f}"
+    if "perturbation" in params:
+        title = f"{params['perturbation']}: {title}"
+    ax.set_title(title)
     return finish(ax, show, save)
 
 
@@ -89,6 +99,7 @@ def mean_change_heatmap(
     control: AnnData,
     *,
     pred_layer: str | None = None,
+    key: str | None = None,
     layer: str | None = None,
     top_k: int = 20,
     ax: Axes | None = None,
@@ -109,7 +120,10 @@ def mean_change_heatmap(
     real, control
         Observed perturbed and control cells.
     pred_layer
-        Layer of the predictions; ``X`` if ``None``.
+        Layer of the predictions; ``None`` reads what ``predict`` recorded in each, as
+        :func:`mean_change` does.
+    key
+        The ``key_added`` of the predictions; ``None`` for the one each records.
     layer
         Layer of ``real`` and ``control``; ``X`` if ``None``.
     top_k
@@ -127,7 +141,8 @@ def mean_change_heatmap(
     top = top_changed_genes(observed, np.zeros_like(observed), top_k)
     rows = {"observed": observed[top]}
     for name, adata in predictions.items():
-        rows[name] = dense_expression(adata, pred_layer).mean(0)[top] - baseline[top]
+        read = recorded_prediction(adata, pred_layer, key)[0]
+        rows[name] = dense_expression(adata, read).mean(0)[top] - baseline[top]
     values = np.stack(list(rows.values()))
     ax = new_axes(ax, (0.35 * top_k + 2, 0.45 * len(rows) + 1.2))
     limit = float(np.abs(values).max()) or 1.0

@@ -9,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._anndata import get_expression
+from .._docs import doc
 from ..data import label_parts
 
 LABELS = ("additive", "synergistic", "buffering", "first dominant", "second dominant", "neomorphic")
@@ -142,6 +143,7 @@ def interaction_scores(
     return pd.DataFrame(rows, columns=columns)
 
 
+@doc.dedent
 def interactions(
     adata: AnnData,
     perturbation_key: str = "condition",
@@ -161,17 +163,14 @@ def interactions(
     ----------
     adata
         Cells of the controls, the singles and the pairs.
-    perturbation_key
-        Column of ``adata.obs`` with each cell's perturbation (pairs as ``"A+B"``).
-    control_value
-        Its value for control cells.
-    layer
-        Layer of log-normalised expression; ``None`` uses ``X``.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_layer)s
     pairs
         Pairs to score; ``None`` for every pair whose singles are present.
     key_added
-        The table is also stored in ``adata.uns[key_added]`` (as a dict of columns); ``None``
-        stores nothing.
+        The table is also stored in ``adata.uns[key_added]`` (as a dict of columns), where
+        :func:`calmflow_sc.pl.interactions` reads it; ``None`` stores nothing.
     **kwargs
         Thresholds and gene selection of :func:`interaction_scores`.
 
