@@ -16,7 +16,10 @@ MAX_LINES = 400
 
 SEPARATOR = r"""(?:"\+"|'\+'|COMBINATION_SEPARATOR|separator|delimiter|sep)"""
 LABEL_PARSING = re.compile(rf"\.split\(\s*{SEPARATOR}\s*[,)]|{SEPARATOR}\.join\(")
-PRIVATE_IMPORT = re.compile(r"^\s*from \.\.(?P<package>\w+)\.(?P<module>_\w+) import", re.M)
+#: ``from ..package._module import`` in a subpackage, ``from .package._module import`` at the root
+PRIVATE_IMPORT = re.compile(
+    r"^\s*from \.(?P<up>\.?)(?P<package>\w+)\.(?P<module>_\w+) import", re.M
+)
 
 
 def _relative(path: Path) -> str:
@@ -59,9 +62,12 @@ def test_no_context_variables():
 def test_no_import_of_another_packages_private_module():
     offenders = []
     for path in SOURCES:
-        own = path.relative_to(PACKAGE).parts[0]
+        parts = path.relative_to(PACKAGE).parts
+        at_root = len(parts) == 1
         for match in PRIVATE_IMPORT.finditer(path.read_text()):
-            if match["package"] != own:
+            # from the root, ".package._module" is another package's; from a subpackage,
+            # "..package._module" is, unless it names the subpackage itself
+            if at_root != bool(match["up"]) and (at_root or match["package"] != parts[0]):
                 offenders.append(f"{_relative(path)}: {match.group(0).strip()}")
     assert not offenders, "import from the package instead:\n" + "\n".join(offenders)
 
@@ -70,3 +76,4 @@ def test_the_private_import_check_finds_one():
     assert PRIVATE_IMPORT.search("from ..model._validation import check_setup")
     assert not PRIVATE_IMPORT.search("from ..data import ConditionSpace")
     assert not PRIVATE_IMPORT.search("from .._constants import REGISTRY_KEYS")
+    assert PRIVATE_IMPORT.search("    from .train._quiet import LIBRARY_LOGGERS")

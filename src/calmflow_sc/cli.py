@@ -164,7 +164,7 @@ def _quiet_libraries() -> None:
     """Keep the terminal for progress bars and results: no library chatter."""
     import lightning  # noqa: F401  # it sets its loggers to INFO when imported: import it first
 
-    from .train._quiet import LIBRARY_LOGGERS, LIBRARY_WARNINGS
+    from .train import LIBRARY_LOGGERS, LIBRARY_WARNINGS
 
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import is_combination
+from ..nn import description_text, load_minilm
 from ._mean_shift import _ALL_CELLS, MeanShiftBaseline, _preview
 
 if TYPE_CHECKING:
@@ -125,9 +126,6 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
         wanted = [n for n in names if n not in self._encoded]
         texts = [n for n in wanted if n not in self.embeddings and n in self.descriptions]
         if texts:
-            from ..nn import load_minilm
-            from ..nn._component_knowledge import description_text
-
             encoded = load_minilm()([description_text(n, self.descriptions[n]) for n in texts])
             for name, vector in zip(texts, np.asarray(encoded, dtype=np.float64), strict=True):
                 self._encoded[name] = vector

@@ -26,7 +26,7 @@ from .._constants import (
     check_choice,
 )
 from .._outputs import check_temperature
-from .._saving._model_files import SavedParts
+from .._saving import SavedParts
 from ..data import ConditionSpace, PromptBuilder, SequenceDataSplitter, check_descriptions
 from ..module import CaLMFlowModule
 from ..nn import (

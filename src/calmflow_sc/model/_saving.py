@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 from anndata import AnnData
 from mudata import MuData
 
-from .._saving._legacy import (
+from .._saving import (
     damaged_legacy,
     is_legacy,
     legacy_error,
     read_pickled_model,
+    read_saved_model,
+    restore_model,
+    save_model,
     warn_legacy,
 )
-from .._saving._model_files import read_saved_model, restore_model, save_model
 
 if TYPE_CHECKING:
     from ._model import CaLMFlowPerturb

@@ -15,13 +15,16 @@ import torch
 from .._anndata import sample_rows
 from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
-from .._saving import read_manifest
-from .._saving._model_files import read_saved_model
-from .._saving._training_state import read_training_state
+from .._saving import read_manifest, read_saved_model, read_training_state
 from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
-from ..train import InterruptionRecorder, RestoreBestWeights, default_max_epochs
-from ..train._callbacks import TrainingCheckpoint
-from ..train._quiet import EpochProgressBar, quiet_libraries
+from ..train import (
+    EpochProgressBar,
+    InterruptionRecorder,
+    RestoreBestWeights,
+    TrainingCheckpoint,
+    default_max_epochs,
+    quiet_libraries,
+)
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
 #: its memory does not grow with the data.

@@ -8,7 +8,12 @@ from ._backbone import (
     LanguageModelNotFoundError,
     default_backbone_config,
 )
-from ._component_knowledge import ComponentKnowledge, UnknownComponentError, as_embedding_frame
+from ._component_knowledge import (
+    ComponentKnowledge,
+    UnknownComponentError,
+    as_embedding_frame,
+    description_text,
+)
 from ._condition_encoder import CONTEXT_TREATMENT, ConditionPromptEncoder
 from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
@@ -31,6 +36,7 @@ __all__ = [
     "VariationalSample",
     "as_embedding_frame",
     "default_backbone_config",
+    "description_text",
     "load_gpt2_tokenizer",
     "load_minilm",
 ]

@@ -11,8 +11,7 @@ import pandas as pd
 import torch
 from lightning.pytorch import Callback
 
-from .._saving._model_files import save_model
-from .._saving._training_state import training_state_writer
+from .._saving import save_model, training_state_writer
 
 if TYPE_CHECKING:
     from ..model import CaLMFlowPerturb
