@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from calmflow_sc.module import CaLMFlowModule
+from calmflow_sc.module import CaLMFlowModule, next_state, sequence_hidden
 from helpers import gen_adata, setup, tiny_module, trained_model
 
 
@@ -15,16 +15,18 @@ def test_current_context_sees_no_history():
     module = make_module(causal_context="current")
     ids, mask = module.backbone.tokenize(["Generate a B cell under IFNB: "])
     states = torch.randn(1, 3, 2, 4)
-    base = module.sequence_hidden(ids, mask, states)
+    base = sequence_hidden(module, ids, mask, states)
     moved = states.clone()
     moved[0, 1, 0] += 1.0
-    changed = (module.sequence_hidden(ids, mask, moved) - base).abs().amax(dim=(-1, -2))[0]
+    changed = (sequence_hidden(module, ids, mask, moved) - base).abs().amax(dim=(-1, -2))[0]
     # only time point 1 changes (both trajectories of it share the block)
     assert changed[0].max() < 1e-6 and changed[2].max() < 1e-6
     assert changed[1].max() > 1e-4
     full = make_module(causal_context="full")
     assert sum(p.numel() for p in full.parameters()) == sum(p.numel() for p in module.parameters())
-    full_changed = full.sequence_hidden(ids, mask, moved) - full.sequence_hidden(ids, mask, states)
+    full_changed = sequence_hidden(full, ids, mask, moved) - sequence_hidden(
+        full, ids, mask, states
+    )
     assert full_changed[0, 2].abs().max() > 1e-4  # with history, later states see the change
 
 
@@ -36,8 +38,8 @@ def test_current_context_rollout_matches_stepwise_decoding():
     states = module.rollout(ids, mask, source, temperature=0.0).clone()
     assert states.shape == (1, 4, 2, 4)
     for t in range(3):
-        hidden = module.sequence_hidden(ids, mask, states[:, t : t + 1], first_time=t)
-        step, _ = module.next_state(hidden[:, -1], states[:, t], temperature=0.0)
+        hidden = sequence_hidden(module, ids, mask, states[:, t : t + 1], first_time=t)
+        step, _ = next_state(module, hidden[:, -1], states[:, t], temperature=0.0)
         torch.testing.assert_close(step, states[:, t + 1], atol=1e-5, rtol=1e-5)
 
 

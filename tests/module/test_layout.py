@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from calmflow_sc.module import SequenceLayout
+from calmflow_sc.module import SequenceLayout, sequence_hidden
 from helpers import tiny_module
 
 
@@ -26,11 +26,11 @@ def test_block_outputs_see_only_earlier_blocks(s, p):
     module = tiny_module(s, p)
     ids, mask = module.backbone.tokenize(["Generate a B cell under IFNB: "])
     states = torch.randn(1, 3, p, 4)
-    base = module.sequence_hidden(ids, mask, states)
+    base = sequence_hidden(module, ids, mask, states)
     t, q = 1, p - 1
     moved = states.clone()
     moved[0, t, q] += 1.0
-    changed = (module.sequence_hidden(ids, mask, moved) - base).abs().amax(dim=(-1, -2))[0]
+    changed = (sequence_hidden(module, ids, mask, moved) - base).abs().amax(dim=(-1, -2))[0]
     order = [(i, j) for i in range(3) for j in range(p)]
     for i, j in order:
         if order.index((i, j)) < order.index((t, q)):
@@ -50,10 +50,10 @@ def test_prompt_length_does_not_shift_state_outputs(s, p):
     ]
     ids, mask = module.backbone.tokenize(prompts)
     states = torch.randn(len(prompts), 3, p, 4)
-    together = module.sequence_hidden(ids, mask, states)
+    together = sequence_hidden(module, ids, mask, states)
     for row, prompt in enumerate(prompts):
         alone_ids, alone_mask = module.backbone.tokenize([prompt])
-        alone = module.sequence_hidden(alone_ids, alone_mask, states[row : row + 1])
+        alone = sequence_hidden(module, alone_ids, alone_mask, states[row : row + 1])
         torch.testing.assert_close(together[row : row + 1], alone, atol=1e-4, rtol=1e-4)
 
 

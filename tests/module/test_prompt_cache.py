@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from calmflow_sc.module import CaLMFlowModule
+from calmflow_sc.module import CaLMFlowModule, sequence_hidden, whole_sequence_hidden
 from calmflow_sc.nn import CausalLMBackbone, default_backbone_config
 
 PROMPTS = [
@@ -42,8 +42,8 @@ def test_cached_prompts_give_the_outputs_of_whole_sequences(causal_context, s, p
     condition = torch.tensor([1, 0, 1, 2, 1, 0])
     ids, mask = module.prompt_inputs[condition], module.prompt_mask[condition]
     states = torch.randn(len(condition), 3, p, 4)
-    whole = module.whole_sequence_hidden(ids, mask, states)
-    cached = module.sequence_hidden(ids, mask, states)
+    whole = whole_sequence_hidden(module, ids, mask, states)
+    cached = sequence_hidden(module, ids, mask, states)
     torch.testing.assert_close(cached, whole, atol=1e-5, rtol=1e-5)
 
 
@@ -61,8 +61,8 @@ def test_training_loss_and_gradients_are_those_of_whole_sequences(causal_context
     cached = gradients(output.loss)
 
     states, condition = batch["states"], batch["condition"]
-    hidden = module.whole_sequence_hidden(
-        module.prompt_inputs[condition], module.prompt_mask[condition], states[:, :-1]
+    hidden = whole_sequence_hidden(
+        module, module.prompt_inputs[condition], module.prompt_mask[condition], states[:, :-1]
     )
     inference = {"states": states, "sample": module.head.encode(hidden, temperature=0.0)}
     reference = module.loss(batch, inference, module.generative(inference["sample"].z, states))

@@ -4,5 +4,14 @@ from __future__ import annotations
 
 from ._layout import SequenceLayout
 from ._module import CaLMFlowModule
+from ._rollout import next_state, rollout
+from ._sequences import sequence_hidden, whole_sequence_hidden
 
-__all__ = ["CaLMFlowModule", "SequenceLayout"]
+__all__ = [
+    "CaLMFlowModule",
+    "SequenceLayout",
+    "next_state",
+    "rollout",
+    "sequence_hidden",
+    "whole_sequence_hidden",
+]

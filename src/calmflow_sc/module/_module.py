@@ -29,6 +29,8 @@ from ..nn import (
     StateTokenizer,
     VariationalHead,
 )
+from ._rollout import rollout
+from ._sequences import sequence_hidden
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -258,185 +260,6 @@ class CaLMFlowModule(BaseModuleClass):
         """Draw one control cell (model space) from the pool of each context."""
         return self.control_pool.sample(contexts, generator, uniform=uniform)
 
-    # ------------------------------------------------------------------ sequences
-    def embed_prompt(self, prompt_inputs: torch.Tensor) -> torch.Tensor:
-        """Prompt tokens ``(N, L, H)`` from token ids or feature vectors."""
-        if self.prompt_encoder == "lm":
-            return self._embed_text(prompt_inputs)
-        if self.prompt_encoder == "components":
-            n_text = prompt_inputs.shape[1] - self.n_perturbation_features
-            text = self._embed_text(prompt_inputs[:, :n_text].long())
-            features = prompt_inputs[:, n_text:].to(self.component_projection.weight.dtype)
-            codes = self.component_projection(features).view(
-                len(features), self.n_prompt_tokens, -1
-            )
-            return torch.cat([text, codes.to(text.dtype)], dim=1)
-        tokens = self.prompt_projection(prompt_inputs.to(self.prompt_projection.weight.dtype))
-        return tokens.view(len(prompt_inputs), self.n_prompt_tokens, -1)
-
-    def _embed_text(self, token_ids: torch.Tensor) -> torch.Tensor:
-        if self.prompt_tokens is not None:
-            return self.prompt_tokens(token_ids, self.backbone.embed_tokens)
-        return self.prompt_projection(self.backbone.embed_tokens(token_ids))
-
-    def distinct_prompts(
-        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The distinct prompts among ``N`` and which one each sequence has.
-
-        Returns
-        -------
-        Distinct inputs and masks, and the row of each sequence among them, ``(N,)``.
-        """
-        key = prompt_inputs.float()
-        if self.prompt_encoder in ("lm", "components"):
-            key = torch.cat([key, prompt_mask.to(key.dtype)], 1)
-        _, rows = torch.unique(key, dim=0, return_inverse=True)
-        first = torch.full((int(rows.max()) + 1,), len(rows), dtype=torch.long, device=rows.device)
-        first = first.scatter_reduce(0, rows, torch.arange(len(rows), device=rows.device), "amin")
-        return prompt_inputs[first], prompt_mask[first], rows
-
-    def prompt_prefix(
-        self, prompt_inputs: torch.Tensor, prompt_mask: torch.Tensor, rows: torch.Tensor
-    ) -> tuple[Any, torch.Tensor]:
-        """Key/value cache of the prompt of every sequence, each distinct prompt encoded once.
-
-        Parameters
-        ----------
-        prompt_inputs, prompt_mask
-            Distinct left-padded prompts, ``(U, L)``.
-        rows
-            The prompt of each of the ``N`` sequences.
-
-        Returns
-        -------
-        The cache and the prompt mask of every sequence, ``(N, L)``.
-        """
-        embeds = self.embed_prompt(prompt_inputs)
-        cache = self.backbone.prefix_cache(embeds, prompt_mask, rows)
-        return cache, prompt_mask[rows]
-
-    def _continue(
-        self,
-        cache: Any,
-        mask: torch.Tensor,
-        tokens: torch.Tensor,
-        use_cache: bool = False,
-    ) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        """Run tokens ``(N, n, H)`` after the cached part; return outputs, cache and mask."""
-        start = mask.sum(1, keepdim=True)
-        position_ids = start + torch.arange(tokens.shape[1], device=tokens.device)
-        mask = torch.cat([mask, mask.new_ones(tokens.shape[:2])], dim=1)
-        hidden, cache = self.backbone(
-            tokens, mask, position_ids, past_key_values=cache, use_cache=use_cache
-        )
-        return hidden, cache, mask
-
-    def sequence_hidden(
-        self,
-        prompt_inputs: torch.Tensor,
-        prompt_mask: torch.Tensor,
-        states: torch.Tensor,
-        first_time: int = 0,
-        rows: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Output tokens of the state blocks of whole sequences.
-
-        Each distinct prompt is encoded once and its key/value cache broadcast to the
-        sequences that share it, which gives the same outputs as running every sequence whole
-        (:meth:`whole_sequence_hidden`), at the cost of the state tokens alone.
-
-        Parameters
-        ----------
-        prompt_inputs, prompt_mask
-            Left-padded prompts: one per sequence, ``(N, L)``; or, with ``rows``, the
-            distinct prompts ``(U, L)``.
-        states
-            Input states in time-major order, ``(N, T, P, D)``.
-        first_time
-            Time index of the first of these states.
-        rows
-            The prompt of each sequence among the distinct ``prompt_inputs``.
-
-        Returns
-        -------
-        Output tokens ``(N, T, P, S, H)``; block ``(t, p)`` predicts ``x_{t + 1, p}``. With
-        ``causal_context="current"`` each time point is read after the prompt alone.
-        """
-        if rows is None:
-            prompt_inputs, prompt_mask, rows = self.distinct_prompts(prompt_inputs, prompt_mask)
-        n, n_times, n_traj, _ = states.shape
-        time_index = first_time + torch.arange(n_times, device=states.device).view(1, n_times, 1)
-        tokens = self.state_tokenizer(states, time_index)
-        hidden_size = tokens.shape[-1]
-        if self.causal_context == "current":
-            # every time point becomes its own sequence: the same network, no history
-            rows = rows.repeat_interleave(n_times)
-            tokens = tokens.reshape(n * n_times, -1, hidden_size)
-        else:
-            tokens = tokens.reshape(n, -1, hidden_size)
-        cache, mask = self.prompt_prefix(prompt_inputs, prompt_mask, rows)
-        hidden, _, _ = self._continue(cache, mask, tokens)
-        return hidden.reshape(n, n_times, n_traj, self.n_spatial_tokens, hidden_size)
-
-    def whole_sequence_hidden(
-        self,
-        prompt_inputs: torch.Tensor,
-        prompt_mask: torch.Tensor,
-        states: torch.Tensor,
-        first_time: int = 0,
-    ) -> torch.Tensor:
-        """:meth:`sequence_hidden` computed the direct way: every sequence whole, prompt included.
-
-        The reference for the prompt cache, and the cost of the reference implementation.
-        """
-        n, n_times, n_traj, _ = states.shape
-        time_index = first_time + torch.arange(n_times, device=states.device).view(1, n_times, 1)
-        tokens = self.state_tokenizer(states, time_index)
-        hidden_size = tokens.shape[-1]
-        if self.causal_context == "current":
-            prompt_inputs = prompt_inputs.repeat_interleave(n_times, dim=0)
-            prompt_mask = prompt_mask.repeat_interleave(n_times, dim=0)
-            tokens = tokens.reshape(n * n_times, -1, hidden_size)
-        tokens = tokens.reshape(prompt_inputs.shape[0], -1, hidden_size)
-        embeds = torch.cat([self.embed_prompt(prompt_inputs).to(tokens.dtype), tokens], 1)
-        mask = torch.cat([prompt_mask, prompt_mask.new_ones(tokens.shape[:2])], dim=1)
-        hidden, _ = self.backbone(embeds, mask, (mask.cumsum(1) - 1).clamp_min(0))
-        return hidden[:, prompt_mask.shape[1] :].reshape(
-            n, n_times, n_traj, self.n_spatial_tokens, hidden_size
-        )
-
-    def next_state(
-        self,
-        hidden: torch.Tensor,
-        current: torch.Tensor,
-        temperature: float = 1.0,
-        noise: torch.Tensor | None = None,
-        step: int = 0,
-        path_noise: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, Any]:
-        """Decode output tokens ``(..., S, H)`` of state ``current`` (time ``step``) into the next.
-
-        ``path_noise`` (standard normal, shaped like ``current``) is the Brownian-bridge noise of
-        the step for ``step_target="endpoint"`` with ``path_sigma > 0``; ``temperature`` scales
-        it as it scales the latent noise.
-        """
-        latent_temperature = temperature if self.variational_head else 0.0
-        sample = self.head.encode(hidden, temperature=latent_temperature, noise=noise)
-        decoded = self.head.decode(sample.z)
-        if self.step_target == "velocity":
-            return current + decoded / self.n_steps, sample
-        if self.step_target == "state":
-            return decoded, sample
-        remaining = self.n_steps - step  # bridge from t = step / K to the estimated endpoint
-        following = current + (decoded - current) / remaining
-        if path_noise is not None and self.path_sigma > 0 and remaining > 1:
-            # Var of a bridge over one step of 1/K, pinned (remaining - 1)/K later
-            variance = (remaining - 1) / (remaining * self.n_steps)
-            scale = temperature * self.path_sigma * variance**0.5
-            following = following + scale * path_noise.to(current.dtype)
-        return following, sample
-
     # ------------------------------------------------------------------ scvi-tools contract
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
         return {
@@ -462,8 +285,12 @@ class CaLMFlowModule(BaseModuleClass):
         validation loss) the latents are their means, so that the loss is deterministic.
         """
         distinct, rows = torch.unique(condition.long().view(-1), return_inverse=True)
-        hidden = self.sequence_hidden(
-            self.prompt_inputs[distinct], self.prompt_mask[distinct], states[:, :-1], rows=rows
+        hidden = sequence_hidden(
+            self,
+            self.prompt_inputs[distinct],
+            self.prompt_mask[distinct],
+            states[:, :-1],
+            rows=rows,
         )
         temperature = 1.0 if self.variational_head and self.training else 0.0
         sample = self.head.encode(hidden, temperature=temperature)
@@ -514,7 +341,6 @@ class CaLMFlowModule(BaseModuleClass):
         """Whether a rollout draws bridge noise (``step_target="endpoint"``, ``path_sigma > 0``)."""
         return self.step_target == "endpoint" and self.path_sigma > 0
 
-    @torch.inference_mode()
     def rollout(
         self,
         prompt_inputs: torch.Tensor,
@@ -526,80 +352,18 @@ class CaLMFlowModule(BaseModuleClass):
         latent_noise: torch.Tensor | None = None,
         path_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Write the flow autoregressively from ``x_0`` to ``x_K``.
-
-        Parameters
-        ----------
-        prompt_inputs, prompt_mask
-            Left-padded prompts, ``(N, L)``.
-        source
-            Starting states ``(N, P, D)``.
-        temperature
-            Scale ``tau`` of the latent noise.
-        generator
-            CPU random generator for the latent noise (device independent).
-        use_cache
-            Reuse keys and values of earlier tokens (linear in ``K``); otherwise every step
-            recomputes the whole sequence, as the reference implementation does.
-        latent_noise
-            Standard normal latent noise ``(N, K, P, S, n_latent)`` to use instead of drawing
-            it from ``generator`` (:meth:`CaLMFlowPerturb.predict` draws it per cell).
-        path_noise
-            Standard normal bridge noise ``(N, K, P, D)`` of ``step_target="endpoint"`` with
-            ``path_sigma > 0``, likewise.
-
-        Returns
-        -------
-        States ``(N, K + 1, P, D)``.
-        """
-        n, n_traj, _ = source.shape
-        noise_shape = (n, n_traj, self.n_spatial_tokens, self.head.n_latent)
-        if latent_noise is not None:
-            noises = [latent_noise[:, step].to(source.device) for step in range(self.n_steps)]
-        else:
-            noises = [
-                torch.randn(noise_shape, generator=generator).to(source.device)
-                for _ in range(self.n_steps)
-            ]
-        path_noises: list[torch.Tensor | None] = [None] * self.n_steps
-        if self.uses_path_noise and path_noise is not None:
-            path_noises = [path_noise[:, step].to(source.device) for step in range(self.n_steps)]
-        elif self.uses_path_noise:
-            path_noises = [
-                torch.randn(source.shape, generator=generator).to(source.device)
-                for _ in range(self.n_steps)
-            ]
-
-        def advance(out: torch.Tensor, step: int) -> torch.Tensor:
-            return self.next_state(
-                out, states[-1], temperature, noises[step], step, path_noises[step]
-            )[0]
-
-        states = [source]
-        if self.causal_context == "current":
-            for step in range(self.n_steps):
-                hidden = self.sequence_hidden(
-                    prompt_inputs, prompt_mask, states[-1].unsqueeze(1), first_time=step
-                )
-                states.append(advance(hidden[:, -1], step))
-            return torch.stack(states, dim=1)
-        if not use_cache:
-            for step in range(self.n_steps):
-                hidden = self.whole_sequence_hidden(
-                    prompt_inputs, prompt_mask, torch.stack(states, 1)
-                )
-                states.append(advance(hidden[:, -1], step))
-            return torch.stack(states, dim=1)
-
-        block = n_traj * self.n_spatial_tokens
-        distinct, distinct_mask, rows = self.distinct_prompts(prompt_inputs, prompt_mask)
-        cache, mask = self.prompt_prefix(distinct, distinct_mask, rows)
-        for step in range(self.n_steps):
-            time_index = torch.full((), step, dtype=torch.long, device=source.device)
-            tokens = self.state_tokenizer(states[-1], time_index).reshape(n, block, -1)
-            hidden, cache, mask = self._continue(cache, mask, tokens, use_cache=True)
-            states.append(advance(hidden.reshape(n, n_traj, self.n_spatial_tokens, -1), step))
-        return torch.stack(states, dim=1)
+        """Write the flow from ``x_0`` to ``x_K``: :func:`~calmflow_sc.module.rollout`."""
+        return rollout(
+            self,
+            prompt_inputs,
+            prompt_mask,
+            source,
+            temperature,
+            generator,
+            use_cache,
+            latent_noise,
+            path_noise,
+        )
 
 
 def _identity_linear(width: int) -> nn.Linear:
