@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._anndata import get_expression
+from .._docs import doc
 from ..data import is_combination, label_parts
 from ._base import Baseline
 from ._expression import group_means
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 _ALL_CELLS = "__all__"
 
 
+@doc.dedent
 class MeanShiftBaseline(Baseline):
     r"""Predict a control cell plus the mean shift caused by the perturbation.
 
@@ -45,15 +47,11 @@ class MeanShiftBaseline(Baseline):
     ----------
     adata
         Training data with control and perturbed cells (never modified).
-    perturbation_key
-        Column of ``adata.obs`` naming the perturbation of every cell.
-    control_value
-        Value of ``adata.obs[perturbation_key]`` that marks control cells.
-    cell_type_key
-        Optional column of ``adata.obs`` with the cell type of every cell; shifts are then
-        estimated per cell type and :meth:`predict` needs the same column.
-    layer
-        Layer with the expression; ``X`` if ``None``.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
+        Shifts are then estimated per cell type and :meth:`predict` needs the same column.
+    %(param_layer)s
     combination_delimiter
         Separator of the components of a combinatorial perturbation.
     clip

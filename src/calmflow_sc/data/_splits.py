@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from anndata import AnnData
 
+from .._docs import doc
 from ._labels import COMBINATION_SEPARATOR, is_combination, label_parts
 
 
@@ -70,6 +71,7 @@ def _held_out(
     )
 
 
+@doc.dedent
 def heldout_cell_type_splits(
     adata: AnnData,
     perturbation_key: str = "condition",
@@ -85,12 +87,9 @@ def heldout_cell_type_splits(
     ----------
     adata
         Perturbation data.
-    perturbation_key
-        Column of ``adata.obs`` with each cell's perturbation.
-    control_value
-        Value of that column for unperturbed cells.
-    cell_type_key
-        Column of ``adata.obs`` with each cell's type.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
 
     Returns
     -------
@@ -123,6 +122,7 @@ def heldout_cell_type_splits(
     return splits
 
 
+@doc.dedent
 def heldout_combination_splits(
     adata: AnnData,
     perturbation_key: str = "condition",
@@ -142,13 +142,10 @@ def heldout_combination_splits(
     ----------
     adata
         Perturbation data.
-    perturbation_key
-        Column of ``adata.obs`` with each cell's perturbation.
-    control_value
-        Value of that column for unperturbed cells.
-    cell_type_key
-        Optional column with each cell's type; the query controls are then those of the
-        held-out cells' types.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
+        The query controls are then those of the held-out cells' types.
     n_folds
         ``None`` holds out each combination alone (one split per combination); an integer
         deals the combinations, shuffled with ``seed``, into that many folds held out together
@@ -203,6 +200,7 @@ def heldout_combination_splits(
     return splits
 
 
+@doc.dedent
 def heldout_component_splits(
     adata: AnnData,
     perturbation_key: str = "condition",
@@ -224,13 +222,10 @@ def heldout_component_splits(
     ----------
     adata
         Perturbation data.
-    perturbation_key
-        Column of ``adata.obs`` with each cell's perturbation.
-    control_value
-        Value of that column for unperturbed cells.
-    cell_type_key
-        Optional column with each cell's type; the query controls are then those of the
-        held-out cells' types.
+    %(param_perturbation_key)s
+    %(param_control_value)s
+    %(param_cell_type_key)s
+        The query controls are then those of the held-out cells' types.
     components
         Components to hold out; ``None`` for every component measured alone.
     delimiter
