@@ -32,6 +32,7 @@ def test_every_script_is_covered():
         "gpu",
         "scale",
         "paper",
+        "paired",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -57,6 +58,31 @@ def test_runner_on_simulated_data_scores_fit_and_held_out_cells(scripts, tmp_pat
     # every training condition of the split: 5 perturbations in each of the 3 other types
     assert len(fit[fit["model"] == "mean_shift"]) == 15
     assert set(fit["context"]) == {"B cell", "monocyte", "NK cell"}
+
+
+def test_paired_differences_of_two_runs(scripts, tmp_path):
+    keys = {"task": "kang", "perturbation": "stimulated", "model": "calmflow", "seed": 0}
+    before = pd.DataFrame(
+        [
+            keys | {"split": "B", "energy_distance": 0.5},
+            keys | {"split": "NK", "energy_distance": 0.7},
+        ]
+    )
+    after = before.assign(energy_distance=[0.5, 0.9])
+    for folder, table in (("before", before), ("after", after)):
+        (tmp_path / folder).mkdir()
+        table.to_csv(tmp_path / folder / "kang.csv", index=False)
+    out = tmp_path / "paired.md"
+    row = scripts("paired").paired_table(before, after).iloc[0]
+    assert (row["pairs"], row["before"], row["after"]) == (2, 0.6, 0.7)
+    assert row["mean difference"] == pytest.approx(0.1)
+    assert row["largest |difference|"] == pytest.approx(0.2)
+    scripts("paired").main(
+        [str(tmp_path / "before"), str(tmp_path / "after"), "--tasks", "kang", "--out", str(out)]
+    )
+    assert out.read_text().startswith("### kang") and "energy_distance" in out.read_text()
+    with pytest.raises(ValueError, match="share no"):
+        scripts("paired").paired_table(before, after.assign(seed=1))
 
 
 def test_rollout_speed_checks_cached_against_recomputed_states(scripts, tmp_path, capsys):
