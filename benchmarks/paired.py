@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("after", type=Path)
     parser.add_argument("--tasks", nargs="+", default=["kang", "norman"])
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    parser.add_argument("--title", default=None, help="first line of the markdown")
     args = parser.parse_args(argv)
     sections = []
     for task in args.tasks:
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
             pd.read_csv(args.before / f"{task}.csv"), pd.read_csv(args.after / f"{task}.csv")
         )
         sections.append(f"### {task}\n\n" + table.to_markdown(index=False, floatfmt=".3g"))
-    text = "\n\n".join(sections) + "\n"
+    title = args.title or f"Paired differences: {args.after} against {args.before}"
+    text = "\n\n".join([title, *sections]) + "\n"
     print(text)
     if args.out is not None:
         args.out.write_text(text)
