@@ -296,6 +296,8 @@ def test_a_described_component_passes_the_known_perturbation_check():
     _check_known_perturbation(model, "IL2+TNF", allow_unseen=False)  # described: accepted
     with pytest.raises(ValueError, match=r"\['IL7'\] never occurred in training"):
         _check_known_perturbation(model, "IL7", allow_unseen=False)
+    with pytest.raises(ValueError, match="Did you mean 'TNF' for 'TFN'"):
+        _check_known_perturbation(model, "IFNB+TFN", allow_unseen=False)  # a typo
 
 
 def test_train_and_predict_read_doses(tmp_path, capsys):
@@ -316,6 +318,9 @@ def test_train_and_predict_read_doses(tmp_path, capsys):
     predict = ["predict", tmp_path / "model", tmp_path / "query.h5ad", "--perturbation", "IFNB"]
     assert main([*map(str, predict), "--out", str(tmp_path / "missing.h5ad")]) == 1
     assert "pass the dose" in capsys.readouterr().err
+    typo = ["predict", tmp_path / "model", tmp_path / "query.h5ad", "--perturbation", "IFBN"]
+    assert main([*map(str, typo), "--dose", "3", "--out", str(tmp_path / "t.h5ad")]) == 1
+    assert "Did you mean 'IFNB' for 'IFBN'?" in capsys.readouterr().err
     assert main([*map(str, predict), "--dose", "3", "--out", str(tmp_path / "p.h5ad")]) == 0
     predicted = ad.read_h5ad(tmp_path / "p.h5ad")
     assert predicted.uns["calmflow_params"]["dose"] == "3"

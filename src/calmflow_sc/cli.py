@@ -243,7 +243,8 @@ def _check_known_perturbation(model, perturbation: str, allow_unseen: bool) -> N
         raise ValueError(
             f"--perturbation {perturbation!r}: {unseen} never occurred in training and the model "
             f"holds no description or embedding of them (known: "
-            f"{prompts.trained_components[:10]}). Check the spelling; with a text-prompt model "
+            f"{prompts.trained_components[:10]}).{prompts.spelling_hint(unseen)} Check the "
+            "spelling; with a text-prompt model "
             "(prompt_encoder='lm'), --allow-unseen predicts from the text of the prompt alone."
         )
 

@@ -107,7 +107,7 @@ def test_knowledge_added_after_training_is_used_and_saved(composed, tmp_path, mo
     assert loaded.init_params_["non_kwargs"]["perturbation_embeddings"] is None
 
 
-def test_descriptions_reach_the_knowledge_and_a_model_without_knowledge_says_so():
+def test_descriptions_reach_the_knowledge_and_a_model_without_knowledge_says_how():
     adata = gen_adata(conditions=CONDITIONS)
     setup(adata)
     model = CaLMFlowPerturb(
@@ -119,9 +119,10 @@ def test_descriptions_reach_the_knowledge_and_a_model_without_knowledge_says_so(
     knowledge = model.module.knowledge
     assert knowledge.description_dim == 384 and set(knowledge.names) == {"IFNB", "IL2"}
     bare = CaLMFlowPerturb(adata, prompt_encoder="components", **TINY_MODEL)
-    with pytest.raises(UnknownComponentError, match="built without perturbation_descriptions"):
+    with pytest.raises(UnknownComponentError, match="holds no perturbation_descriptions"):
         bare.condition_prompts.check_components(["IL2"])
-    with pytest.raises(ValueError, match="build it with perturbation_descriptions"):
+    # knowledge after training must describe trained components too, to compare with
+    with pytest.raises(ValueError, match="names a trained component"):
         bare.add_perturbation_knowledge(descriptions={"IL2": "interleukin 2"})
 
 

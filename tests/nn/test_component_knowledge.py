@@ -70,12 +70,50 @@ def test_unknown_names_are_refused():
     assert "A" in knowledge and "Z" not in knowledge
 
 
-def test_additions_must_match_how_the_knowledge_was_built():
+def test_additions_must_have_the_width_of_the_knowledge_held():
     knowledge = ComponentKnowledge.build(embeddings=as_embedding_frame(embeddings(["A"])))
-    with pytest.raises(ValueError, match="without perturbation_descriptions"):
-        knowledge.add({"B": "beta"}, encode_texts=fake_encoder)
-    with pytest.raises(ValueError, match="2 dimensions"):
+    with pytest.raises(ValueError, match="2 dimensions; this model's have 3"):
         knowledge.add(embeddings=as_embedding_frame(embeddings(["B"], dim=2)))
+    assert knowledge.names == ["A"]
+
+
+def test_a_kind_given_later_opens_its_block_on_the_scale_of_what_it_is_given():
+    frame = as_embedding_frame(embeddings(["A", "B"]))
+    knowledge = ComponentKnowledge.build(embeddings=frame)
+    before = knowledge.lookup(["A", "B"])
+    knowledge.add({"B": "beta", "C": "gamma ray", "D": "delta"}, encode_texts=fake_encoder)
+    assert (knowledge.embedding_dim, knowledge.description_dim) == (3, 4)
+    assert knowledge.block_dims.tolist() == [3, 4] and knowledge.centers.shape == (7,)
+    a, b, c, d = knowledge.lookup(["A", "B", "C", "D"])
+    assert torch.equal(a[:3], before[0]) and torch.all(a[3:] == 0)
+    assert torch.equal(b[:3], before[1])
+    descriptions = torch.stack([b[3:], c[3:], d[3:]])
+    assert torch.allclose(descriptions.mean(0), torch.zeros(4), atol=1e-6)
+    assert descriptions.norm(dim=1).mean().item() == pytest.approx(1.0, rel=1e-5)
+    # the same as knowledge built with both kinds from the start, for the description block
+    both = ComponentKnowledge.build(
+        {"B": "beta", "C": "gamma ray", "D": "delta"}, frame, fake_encoder
+    )
+    assert torch.equal(both.lookup(["B", "C", "D"]), knowledge.lookup(["B", "C", "D"]))
+    # and it round-trips through the state dict, then takes embeddings at the opened width
+    state = {f"knowledge.{k}": v.clone() for k, v in knowledge.state_dict().items()}
+    restored = ComponentKnowledge.from_state_dict(state, "knowledge.")
+    assert (restored.embedding_dim, restored.description_dim) == (3, 4)
+    assert torch.equal(restored.lookup(knowledge.names), knowledge.lookup(knowledge.names))
+    with pytest.raises(ValueError, match="5 dimensions; this model's have 4"):
+        restored.add({"E": "epsilon"}, encode_texts=lambda: lambda texts: torch.ones(1, 5))
+
+
+def test_empty_knowledge_takes_any_width_first_and_then_only_that_width():
+    knowledge = ComponentKnowledge()
+    assert knowledge.add() == [] and knowledge.dim == 0
+    assert knowledge.add(embeddings=as_embedding_frame(embeddings(["A", "B"], dim=5))) == [
+        "A",
+        "B",
+    ]
+    assert knowledge.dim == 5 and knowledge.lookup(["A", "B"]).shape == (2, 5)
+    with pytest.raises(ValueError, match="3 dimensions; this model's have 5"):
+        knowledge.add(embeddings=as_embedding_frame(embeddings(["C"])))
 
 
 def test_the_state_dict_carries_names_vectors_and_scales():

@@ -80,24 +80,45 @@ class ConditionsMixin:
         """Describe perturbation components to a trained model, e.g. genes never measured.
 
         With ``prompt_encoder="components"``, a component that was not in the training data
-        is represented by its knowledge alone: the sentence embedding of its description
-        and/or its embedding, on the scale of those the model was built with. Afterwards
-        :meth:`predict` and :meth:`generate` accept perturbations naming it; :meth:`save`
-        keeps the knowledge, so that a loaded model needs neither the sentence encoder nor
-        the embeddings. A component described again gets the new knowledge.
+        is placed among the trained components by its knowledge: its soft code weighs the
+        trained components by the similarity of their knowledge to its own (the sentence
+        embedding of its description and/or its embedding). Afterwards :meth:`predict` and
+        :meth:`generate` accept perturbations naming it.
+
+        Knowledge can be given after training even to a model built without
+        ``perturbation_descriptions`` or ``perturbation_embeddings``: give it for trained
+        components too, since those are what an unmeasured one is compared with, e.g. a
+        DataFrame of gene embeddings whose rows cover the trained genes and the new ones. A
+        kind of knowledge the model has none of yet is accepted at any width and scaled on
+        the components given now; later additions of that kind must have the same width.
+        Trained components are always read from their learned codes, so their predictions
+        do not change. :meth:`save` keeps the knowledge, so that a loaded model needs
+        neither the sentence encoder nor the embeddings. A component described again gets
+        the new knowledge; adding a kind the model lacked also changes the similarities, so
+        the placement, of components added before.
 
         Parameters
         ----------
         descriptions
-            Free text per component (the model must have been built with
-            ``perturbation_descriptions``).
+            Free text per component, embedded by all-MiniLM-L6-v2 as ``"NAME: text"``.
         embeddings
-            A vector per component, as a mapping or a DataFrame indexed by name, of the length
-            of the model's ``perturbation_embeddings``.
+            A vector per component, as a mapping or a DataFrame indexed by name.
 
         Returns
         -------
         The names of the components described.
+
+        Raises
+        ------
+        ValueError
+            If the knowledge would describe no trained component, or embeddings have another
+            length than the model's (nothing is added then).
+
+        Examples
+        --------
+        >>> model.train()  # built without knowledge
+        >>> model.add_perturbation_knowledge(embeddings=gene_embeddings)  # trained + new genes
+        >>> model.predict(controls, perturbation="IFNGR2")  # a gene never measured
         """
         if self.prompt_encoder != "components":
             raise ValueError(
@@ -107,7 +128,7 @@ class ConditionsMixin:
             )
         if descriptions is None and embeddings is None:
             raise ValueError("Give descriptions=..., embeddings=..., or both.")
-        return self.module.knowledge.add(
+        return self.condition_prompts.add_knowledge(
             check_descriptions(descriptions) if descriptions is not None else None,
             as_embedding_frame(embeddings) if embeddings is not None else None,
             load_minilm,

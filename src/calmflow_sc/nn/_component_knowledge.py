@@ -93,11 +93,12 @@ class ComponentKnowledge(nn.Module):
 
     Each component gets the concatenation of up to two blocks: its user-supplied embedding
     (e.g. a gene embedding) and the sentence embedding of its description. Each block is
-    centred and scaled by statistics of the components known when the model was built (so
-    that components added later are on the same scale), and a component lacking a block gets
-    zeros there (the average component). The vectors, names and statistics are buffers: they
-    travel with the model's weights, so that a loaded model needs neither the embeddings nor
-    the sentence encoder for the components it was given.
+    centred and scaled by statistics of the components given with the first knowledge of its
+    kind (when the model is built, or the first :meth:`add` of that kind to a model built
+    without it), so that components added later are on the same scale; a component lacking a
+    block gets zeros there (the average component). The vectors, names and statistics are
+    buffers: they travel with the model's weights, so that a loaded model needs neither the
+    embeddings nor the sentence encoder for the components it was given.
 
     Parameters
     ----------
@@ -148,31 +149,8 @@ class ComponentKnowledge(nn.Module):
         encode_texts
             Returns the sentence encoder (called only when there are descriptions).
         """
-        encoded = _encode_descriptions(descriptions, encode_texts)
-        description_dim = len(next(iter(encoded.values()))) if encoded else 0
-        embedding_dim = embeddings.shape[1] if embeddings is not None else 0
-        knowledge = cls(embedding_dim, description_dim)
-        if knowledge.dim == 0:
-            return knowledge
-        with torch.no_grad():
-            scales = torch.ones(2)
-            centers = torch.zeros(knowledge.dim)
-            blocks = []
-            if embeddings is not None:
-                blocks.append((0, torch.as_tensor(embeddings.to_numpy())))
-            if encoded:
-                blocks.append((1, torch.stack(list(encoded.values()))))
-            start = 0
-            for which, values in blocks:
-                center = values.mean(0)
-                spread = (values - center).norm(dim=1).mean()
-                width = values.shape[1]
-                centers[start : start + width] = center
-                scales[which] = spread if spread > 0 else 1.0
-                start += width
-            knowledge.centers.copy_(centers)
-            knowledge.scales.copy_(scales)
-        knowledge._add(encoded, embeddings)
+        knowledge = cls()
+        knowledge.add(descriptions, embeddings, encode_texts)
         return knowledge
 
     def add(
@@ -183,35 +161,78 @@ class ComponentKnowledge(nn.Module):
     ) -> list[str]:
         """Add (or replace) the knowledge of components; return their names.
 
+        A kind of knowledge the model has none of yet (embeddings, descriptions) is accepted
+        at any width, and its block is centred and scaled on the components given now; the
+        components known before get zeros there. Later additions of that kind must have its
+        width. Nothing changes when an argument is refused.
+
         Raises
         ------
         ValueError
-            If the model was built without the kind of knowledge given, or the embeddings
-            have another length.
+            If the embeddings (or description embeddings) have another length than those
+            the model already holds.
         """
-        if descriptions and self.description_dim == 0:
+        if embeddings is not None:
+            self._check_width(0, embeddings.shape[1])
+        encoded = _encode_descriptions(descriptions, encode_texts)
+        blocks = []
+        if embeddings is not None:
+            blocks.append((0, torch.as_tensor(embeddings.to_numpy())))
+        if encoded:
+            blocks.append((1, torch.stack(list(encoded.values()))))
+            self._check_width(1, blocks[-1][1].shape[1])
+        if not blocks:
+            return []
+        with torch.no_grad():
+            for which, values in blocks:
+                if self._widths[which] == 0:
+                    self._open_block(which, values)
+            return self._add(encoded, embeddings)
+
+    def _check_width(self, which: int, width: int) -> None:
+        held = self._widths[which]
+        if held and width != held:
+            what = ("perturbation_embeddings", "description embeddings")[which]
             raise ValueError(
-                "This model was built without perturbation_descriptions, so it has no use for "
-                "new ones; build it with perturbation_descriptions=... to read descriptions."
+                f"{what} have {width} dimensions; this model's have {held} (the length of the "
+                f"first it was given): give every component a vector of length {held}."
             )
-        if embeddings is not None and self.embedding_dim == 0:
-            raise ValueError(
-                "This model was built without perturbation_embeddings; build it with "
-                "perturbation_embeddings=... to read embeddings."
-            )
-        if embeddings is not None and embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(
-                f"perturbation_embeddings have {embeddings.shape[1]} dimensions; this model "
-                f"was built with {self.embedding_dim}."
-            )
-        return self._add(_encode_descriptions(descriptions, encode_texts), embeddings)
+
+    @property
+    def _widths(self) -> tuple[int, int]:
+        return self.embedding_dim, self.description_dim
+
+    def _open_block(self, which: int, values: torch.Tensor) -> None:
+        """Start the block ``which`` (0: embeddings, 1: descriptions) with the scale of ``values``."""
+        center = values.mean(0)
+        spread = (values - center).norm(dim=1).mean()
+        width = values.shape[1]
+        device = self.scales.device
+        vectors, centers = self.vectors.detach().cpu(), self.centers.detach().cpu()
+        scales = self.scales.detach().cpu().clone()
+        pad = torch.zeros(len(vectors), width)
+        if which == 0:
+            vectors, centers = torch.cat([pad, vectors], 1), torch.cat([center, centers])
+            self.embedding_dim = width
+        else:
+            vectors, centers = torch.cat([vectors, pad], 1), torch.cat([centers, center])
+            self.description_dim = width
+        scales[which] = spread if spread > 0 else 1.0
+        self.vectors, self.centers, self.scales = (
+            vectors.to(device),
+            centers.to(device),
+            scales.to(device),
+        )
+        self.block_dims = torch.tensor([self.embedding_dim, self.description_dim], device=device)
 
     def _add(self, encoded: dict[str, torch.Tensor], embeddings: pd.DataFrame | None) -> list[str]:
         names = list(
             dict.fromkeys([*(embeddings.index if embeddings is not None else []), *encoded])
         )
         row_of = self._row_of
-        vectors = self.vectors.detach().clone()
+        device = self.vectors.device
+        vectors = self.vectors.detach().cpu()
+        centers, scales = self.centers.detach().cpu(), self.scales.detach().cpu()
         new_rows = torch.zeros(len(names), self.dim)
         for i, name in enumerate(names):
             if name in row_of:  # keep the block not given now
@@ -219,17 +240,17 @@ class ComponentKnowledge(nn.Module):
         e_dim = self.embedding_dim
         if embeddings is not None:
             raw = torch.as_tensor(embeddings.to_numpy())
-            scaled = (raw - self.centers[:e_dim]) / self.scales[0]
+            scaled = (raw - centers[:e_dim]) / scales[0]
             position = {name: i for i, name in enumerate(names)}
             for name, row in zip(embeddings.index, scaled, strict=True):
                 new_rows[position[name], :e_dim] = row
         for i, name in enumerate(names):
             if name in encoded:
-                new_rows[i, e_dim:] = (encoded[name] - self.centers[e_dim:]) / self.scales[1]
+                new_rows[i, e_dim:] = (encoded[name] - centers[e_dim:]) / scales[1]
         replaced = set(names)
         kept = [row for name, row in row_of.items() if name not in replaced]
         order = [self.names[row] for row in kept] + names
-        self.vectors = torch.cat([vectors[kept], new_rows.to(vectors.device)])
+        self.vectors = torch.cat([vectors[kept], new_rows]).to(device)
         self._set_names(order)
         return names
 
@@ -240,7 +261,7 @@ class ComponentKnowledge(nn.Module):
     def _set_names(self, names: list[str]) -> None:
         self._index_names(names)
         data = json.dumps(self.names).encode()
-        self.encoded_names = torch.tensor(list(data), dtype=torch.uint8)
+        self.encoded_names = torch.tensor(list(data), dtype=torch.uint8, device=self.scales.device)
 
     def lookup(self, names: list[str]) -> torch.Tensor:
         """The vectors of ``names``, ``(len(names), dim)``.

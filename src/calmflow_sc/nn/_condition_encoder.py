@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..data import ConditionEncoder, PromptBuilder, component_doses, distinct_treatments
-from ._component_knowledge import ComponentKnowledge, UnknownComponentError
+from ._component_knowledge import ComponentKnowledge, TextEncoder, UnknownComponentError
 
 #: The perturbation's phrase in the context prompt of component codes (the codes follow it).
 CONTEXT_TREATMENT = "the perturbation that follows"
 #: Temperature of the softmax of knowledge cosines that weighs a component's neighbours.
 NEIGHBOUR_TEMPERATURE = 0.1
+#: Least similarity (:class:`difflib.SequenceMatcher` ratio) of a name suggested for a typo.
+CLOSE_MATCH_CUTOFF = 0.6
+#: Suggestions are at most this much less similar than the closest one.
+CLOSE_MATCH_MARGIN = 0.1
 
 Tokenize = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
 TextEmbedder = Callable[[list[str]], torch.Tensor]
@@ -171,9 +176,11 @@ class ConditionPromptEncoder:
             return
         if self.knowledge.dim == 0:
             how = (
-                "This model was built without perturbation_descriptions or "
-                "perturbation_embeddings, so it can only predict trained components; build it "
-                "with one of them to predict components never measured."
+                "This model holds no perturbation_descriptions or perturbation_embeddings; to "
+                "predict components never measured, give it knowledge of them and of the "
+                "trained components to compare them with: model.add_perturbation_knowledge("
+                "descriptions={name: text} and/or embeddings=a DataFrame indexed by name), "
+                f"naming the new components and trained ones such as {self.trained_components[:3]}."
             )
         else:
             kinds = []
@@ -189,8 +196,88 @@ class ConditionPromptEncoder:
             )
         raise UnknownComponentError(
             f"Perturbation component(s) {unknown[:10]} were never measured in training and "
-            f"the model has no description or embedding of them. {how}"
+            f"the model has no description or embedding of them.{self.spelling_hint(unknown)} "
+            f"{how}"
         )
+
+    def close_matches(self, name: str, n: int = 3) -> list[str]:
+        """Known components (trained or with knowledge) spelled like ``name``, closest first.
+
+        Matches ignore case (``"ifngr2"`` finds ``"IFNGR2"``) and allow typos (``"IFGNR2"``
+        finds it too): :func:`difflib.get_close_matches` with cutoff ``CLOSE_MATCH_CUTOFF``,
+        keeping those within ``CLOSE_MATCH_MARGIN`` of the closest.
+        """
+        spellings: dict[str, list[str]] = {}
+        for known in dict.fromkeys([*self.trained_components, *self.knowledge.names]):
+            spellings.setdefault(known.lower(), []).append(known)
+        word = str(name).lower()
+        best = difflib.get_close_matches(word, list(spellings), n=1, cutoff=CLOSE_MATCH_CUTOFF)
+        if not best:
+            return []
+        closest = difflib.SequenceMatcher(None, best[0], word).ratio()
+        lowered = difflib.get_close_matches(
+            word, list(spellings), n=n, cutoff=max(CLOSE_MATCH_CUTOFF, closest - CLOSE_MATCH_MARGIN)
+        )
+        return [known for low in lowered for known in spellings[low] if known != name][:n]
+
+    def spelling_hint(self, names: Sequence[str]) -> str:
+        """``" Did you mean 'IFNGR2' for 'IFGNR2'?"`` for the names with close matches, or ``""``."""
+        hints = []
+        for name in names:
+            matches = self.close_matches(name)
+            if matches:
+                hints.append(f"{' or '.join(map(repr, matches))} for {name!r}")
+        return f" Did you mean {'; '.join(hints)}?" if hints else ""
+
+    def add_knowledge(
+        self,
+        descriptions: Mapping[str, str] | None,
+        embeddings: pd.DataFrame | None,
+        encode_texts: Callable[[], TextEncoder] | None = None,
+    ) -> list[str]:
+        """Add knowledge of components, e.g. to a trained model; return their names.
+
+        The knowledge must let unmeasured components be placed among the trained ones: a kind
+        of knowledge the model has none of yet (embeddings, descriptions) must name trained
+        components too, and afterwards some trained component must have knowledge. Trained
+        components keep their own codes, so their inputs do not change.
+
+        Raises
+        ------
+        ValueError
+            If the knowledge would describe no trained component (nothing is added).
+        """
+        trained = self.trained_components
+        given = {
+            "perturbation_embeddings": (
+                list(embeddings.index) if embeddings is not None else [],
+                self.knowledge.embedding_dim,
+                "embeddings",
+            ),
+            "perturbation_descriptions": (
+                list(descriptions or ()),
+                self.knowledge.description_dim,
+                "descriptions",
+            ),
+        }
+        example = f"trained components such as {trained[:3]}"
+        for kind, (names, width, argument) in given.items():
+            if names and not width and not set(names) & set(trained):
+                raise ValueError(
+                    f"None of the {kind} given names a trained component, and the model has "
+                    f"no {kind} yet. A component never measured is placed by comparing its "
+                    "knowledge with that of the trained components: give theirs too, e.g. "
+                    f"model.add_perturbation_knowledge({argument}=...) naming {example} as well "
+                    "as the new components."
+                )
+        named = {name for names, _, _ in given.values() for name in names}
+        if not self.described_trained and not named & set(trained):
+            raise ValueError(
+                "Neither the knowledge given nor the model's names a trained component, so a "
+                "component never measured cannot be compared with any: give the knowledge of "
+                f"{example} too."
+            )
+        return self.knowledge.add(descriptions, embeddings, encode_texts)
 
     def perturbation_features(
         self,
