@@ -153,7 +153,9 @@ class CaLMFlowPerturb(
     perturbation_embeddings
         With ``prompt_encoder="components"``: a vector per component (e.g. gene embeddings),
         as a mapping or a DataFrame indexed by component name; components that do not occur
-        in the training data may be named. Saved with the model's weights.
+        in the training data may be named. Saved with the model's weights. Descriptions and
+        embeddings can also be given after training, to a model built without them
+        (:meth:`add_perturbation_knowledge`).
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing
