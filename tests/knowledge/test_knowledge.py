@@ -138,3 +138,15 @@ def test_usable_as_the_models_component_knowledge():
 def test_registered_at_the_top_level():
     assert "knowledge" in dir(cfs)
     assert cfs.knowledge is knowledge
+
+
+@pytest.mark.parametrize(
+    "module", ["_symbols", "_embeddings", "_descriptions", "_families", "_perturbations"]
+)
+def test_docstring_examples_hold(module):
+    import doctest
+    import importlib
+
+    found = importlib.import_module(f"calmflow_sc.knowledge.{module}")
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
