@@ -103,6 +103,12 @@ def test_perturbation_embeddings_keep_the_given_names_and_name_the_unknown():
     assert emb.dtypes.unique().tolist() == [np.dtype("float32")]
 
 
+def test_no_known_perturbation_gives_an_empty_frame():
+    with pytest.warns(UserWarning, match="'ctrl'"):
+        emb = knowledge.perturbation_embeddings(["ctrl"])
+    assert emb.shape == (0, 64)
+
+
 def test_ligand_receptors_read_a_liana_table(tmp_path):
     path = tmp_path / "omni_resource.csv"
     pd.DataFrame(

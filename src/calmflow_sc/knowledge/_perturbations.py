@@ -91,7 +91,7 @@ def perturbation_embeddings(
         vectors[name] = vector
     unknown = [name for name in names if name not in vectors]
     report_unknown(unknown, "Not a known gene, ligand or FamPlex family", strict)
-    frame = pd.DataFrame.from_dict(vectors, orient="index").astype(np.float32)
-    frame.columns = list(table.columns)
+    values = np.array(list(vectors.values()), dtype=np.float32).reshape(-1, table.shape[1])
+    frame = pd.DataFrame(values, index=pd.Index(list(vectors)), columns=table.columns.copy())
     frame.attrs["source"] = source
     return frame
