@@ -17,7 +17,7 @@ except PackageNotFoundError:  # pragma: no cover - source checkout without insta
     __version__ = "0.0.0"
 
 _SUBMODULES = ("baselines", "data", "datasets", "metrics", "model", "module", "nn", "pl", "tl")
-_SUBMODULES += ("train",)
+_SUBMODULES += ("train", "knowledge")
 _ATTRIBUTES = {"CaLMFlowPerturb": ".model", "CheckpointError": "._saving"}
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "baselines",
     "data",
     "datasets",
+    "knowledge",
     "metrics",
     "pl",
     "tl",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from . import baselines, data, datasets, metrics, pl, tl, train
+    from . import baselines, data, datasets, knowledge, metrics, pl, tl, train
     from ._saving import CheckpointError
     from .model import CaLMFlowPerturb
 
