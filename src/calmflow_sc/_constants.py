@@ -40,6 +40,8 @@ StepTarget = Literal["velocity", "state", "endpoint"]
 Finetune = Literal["full", "frozen", "lora"]
 #: How the knowledge baselines weigh the similarities of the nearest seen perturbations.
 Weighting = Literal["softmax", "power"]
+#: Which seen perturbations the knowledge baselines' perturbed mean averages.
+ShrinkTarget = Literal["singles", "all"]
 
 SOURCES: tuple[str, ...] = get_args(Source)
 PAIRINGS: tuple[str, ...] = get_args(Pairing)
@@ -49,6 +51,7 @@ PROMPT_ENCODERS: tuple[str, ...] = get_args(PromptEncoder)
 STEP_TARGETS: tuple[str, ...] = get_args(StepTarget)
 FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
 WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
+SHRINK_TARGETS: tuple[str, ...] = get_args(ShrinkTarget)
 
 _Choice = TypeVar("_Choice", bound=str)
 

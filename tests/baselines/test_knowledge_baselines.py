@@ -11,6 +11,7 @@ from calmflow_sc.baselines import (
     KnowledgeRidgeBaseline,
     MeanShiftBaseline,
     NearestPerturbationBaseline,
+    PerturbedMeanBaseline,
 )
 from helpers import gen_adata
 
@@ -192,3 +193,28 @@ def test_knowledge_baselines_with_cell_types_match_the_nearest_neighbour():
         )
     query = adata[adata.obs["condition"] == "control"].copy()
     assert np.isfinite(knn.predict(query, "IFNA", inplace=False).X).all()
+
+
+def test_full_shrinkage_toward_all_is_the_perturbed_mean_baseline():
+    adata = gen_adata(n_cells=400, conditions=("control", "IFNB", "TNF", "IL4", "IFNB+TNF"))
+    embeddings = pd.DataFrame(np.eye(4), index=["IFNB", "TNF", "IL4", "IFNA"])
+    floor = PerturbedMeanBaseline(adata, "condition", "control").train()
+    knn = KnowledgeKNNBaseline(
+        adata, "condition", "control", embeddings=embeddings, shrinkage=1.0, shrink_toward="all"
+    ).train()
+    np.testing.assert_allclose(knn.shift("IFNA"), floor.shift("IFNA"), atol=1e-9)
+    singles = KnowledgeRidgeBaseline(
+        adata, "condition", "control", embeddings=embeddings, shrinkage=1.0
+    ).train()
+    shifts = [
+        MeanShiftBaseline(adata, "condition", "control").train().shift(p)
+        for p in ("IFNB", "TNF", "IL4")
+    ]
+    np.testing.assert_allclose(singles.shift("IFNA"), np.mean(shifts, axis=0), atol=1e-9)
+    # leave-one-out leaves out the pairs holding the held-out single too
+    loo = KnowledgeKNNBaseline(
+        adata, "condition", "control", embeddings=embeddings, shrink_toward="all"
+    ).train()
+    assert np.isfinite(loo.loo_["mse"]).all()
+    with pytest.raises(ValueError, match="shrink_toward"):
+        KnowledgeKNNBaseline(adata, embeddings=embeddings, shrink_toward="pairs")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._constants import SHRINK_TARGETS, ShrinkTarget, check_choice
 from ..data import is_combination, perturbation_components
 from ._knowledge import KnowledgeVectors, unknown_message
 from ._mean_shift import MeanShiftBaseline, _preview
@@ -52,6 +53,7 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
         descriptions: Mapping[str, str] | None = None,
         embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
         shrinkage: float | None = None,
+        shrink_toward: ShrinkTarget = "singles",
         combination_delimiter: str = "+",
         clip: bool = True,
     ) -> None:
@@ -74,10 +76,12 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             raise ValueError(f"shrinkage must lie in [0, 1] or be None, got {shrinkage!r}.")
         self.knowledge = KnowledgeVectors(descriptions, embeddings)
         self.shrinkage = None if shrinkage is None else float(shrinkage)
+        self.shrink_toward = check_choice("shrink_toward", shrink_toward, SHRINK_TARGETS)
         self.hyperparameters_: dict[str, float] = {}
         self.loo_: pd.DataFrame | None = None
         self.support_: dict[str, dict[str, Any]] = {}
         self._singles: list[str] = []
+        self._pool: list[str] = []
         self._known: list[str] = []
         self._vectors = np.zeros((0, 0))
         self._components: dict[str, dict[str, Any]] = {}
@@ -110,6 +114,8 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             for p in self.perturbations
             if not is_combination(p, self.combination_delimiter) and p != self.control_value
         ]
+        self._pool = self._singles if self.shrink_toward == "singles" else self.perturbations
+        self._pool = [p for p in self._pool if p != self.control_value]
         vectors = self.knowledge.vectors(self._singles)
         self._known = [p for p in self._singles if p in vectors]
         missing = [p for p in self._singles if p not in vectors]
@@ -130,21 +136,26 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             self._select()
 
     def _effects(self, cell_type: str) -> np.ndarray:
-        """Shifts of the seen single perturbations in ``cell_type``, ``(n_singles, n_genes)``."""
-        return np.stack(
-            [MeanShiftBaseline._single_shift(self, p, cell_type) for p in self._singles]
-        )
+        """Shifts of the perturbations of the perturbed mean in ``cell_type``."""
+        return np.stack([MeanShiftBaseline._single_shift(self, p, cell_type) for p in self._pool])
+
+    def _components_of(self, perturbation: str) -> list[str]:
+        return perturbation_components(perturbation, self.control_value, self.combination_delimiter)
 
     def _select(self) -> None:
         """Choose the settings and the shrinkage by leave-one-out over the known singles."""
-        n_all, n_known = len(self._singles), len(self._known)
-        columns = np.array([self._singles.index(p) for p in self._known])
+        n_all, n_known = len(self._pool), len(self._known)
+        columns = np.array([self._pool.index(p) for p in self._known])
         target = np.zeros((n_known, n_all))
         target[np.arange(n_known), columns] = 1.0
-        mean = (1.0 - target) / (n_all - 1)  # the perturbed mean of the others
+        # the perturbed mean of the others: without the held-out one and what contains it
+        others = np.array(
+            [[p not in self._components_of(q) for q in self._pool] for p in self._known]
+        )
+        mean = others / others.sum(axis=1, keepdims=True)
         residual = target - mean
         grams, n_rows = [], 0
-        for cell_type in sorted({ct for p in self._singles for ct in self.shifts_[p]}):
+        for cell_type in sorted({ct for p in self._pool for ct in self.shifts_[p]}):
             effects = self._effects(cell_type)
             rows = np.array([cell_type in self.shifts_[p] for p in self._known])
             grams.append((rows, effects @ effects.T))
@@ -201,8 +212,8 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             )
         weights = self._query_weights(vector, self._vectors, self._params())
         alpha = self.hyperparameters_["shrinkage"]
-        total = np.full(len(self._singles), alpha / len(self._singles))
-        total[[self._singles.index(p) for p in self._known]] += (1.0 - alpha) * weights
+        total = np.full(len(self._pool), alpha / len(self._pool))
+        total[[self._pool.index(p) for p in self._known]] += (1.0 - alpha) * weights
         similarity = _cosine(self._vectors, vector)
         shown = np.argsort(-similarity, kind="stable")[: self._n_shown]
         self._components[name] = {
@@ -223,9 +234,7 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             return []
         if not is_combination(perturbation, self.combination_delimiter):
             return [perturbation]
-        parts = perturbation_components(
-            perturbation, self.control_value, self.combination_delimiter
-        )
+        parts = self._components_of(perturbation)
         return [c for c in dict.fromkeys(parts) if c not in self.shifts_]
 
     def _single_shift(self, perturbation: str, cell_type: str) -> np.ndarray | None:
@@ -271,9 +280,7 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
         if perturbation in self.shifts_:
             observed = [perturbation]
         else:
-            parts = perturbation_components(
-                perturbation, self.control_value, self.combination_delimiter
-            )
+            parts = self._components_of(perturbation)
             observed = [c for c in dict.fromkeys(parts) if c not in unseen]
         predicted = {c: copy.deepcopy(self._components[c]["record"]) for c in unseen}
         return {

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._constants import WEIGHTINGS, Weighting, check_choice
+from .._constants import WEIGHTINGS, ShrinkTarget, Weighting, check_choice
 from ._knowledge_effects import KnowledgeEffectBaseline
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class KnowledgeKNNBaseline(KnowledgeEffectBaseline):
     ``n_neighbors`` seen single perturbations of highest cosine similarity :math:`s_j` of
     knowledge, with weights :math:`\propto \exp(s_j / T)` (``weighting="softmax"``) or
     :math:`\propto \max(s_j, 0)^{1/T}` (``"power"``), shrunk toward the perturbed mean (the mean
-    shift of all seen single perturbations) by a factor :math:`\alpha \in [0, 1]`. The number
+    shift of the seen single perturbations, see ``shrink_toward``) by a factor :math:`\alpha \in [0, 1]`. The number
     of neighbours, the temperature :math:`T` and :math:`\alpha` are chosen by leave-one-out
     over the seen single perturbations with knowledge (each one's shift predicted from the
     others, the mean squared error over genes minimised). A combination adds its components'
@@ -54,6 +54,11 @@ class KnowledgeKNNBaseline(KnowledgeEffectBaseline):
         ``"softmax"`` or ``"power"``.
     shrinkage
         Fixed :math:`\alpha`; ``None`` chooses it by leave-one-out.
+    shrink_toward
+        What the perturbed mean averages: the seen ``"singles"``, or ``"all"`` seen
+        perturbations, combinations included (as :class:`PerturbedMeanBaseline`, which full
+        shrinkage then reproduces without ``cell_type_key``). The leave-one-out leaves out the combinations holding the
+        held-out single too.
     combination_delimiter, clip
         As in :class:`MeanShiftBaseline`.
 
@@ -96,6 +101,7 @@ class KnowledgeKNNBaseline(KnowledgeEffectBaseline):
         temperatures: float | Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0),
         weighting: Weighting = "softmax",
         shrinkage: float | None = None,
+        shrink_toward: ShrinkTarget = "singles",
         combination_delimiter: str = "+",
         clip: bool = True,
     ) -> None:
@@ -109,6 +115,7 @@ class KnowledgeKNNBaseline(KnowledgeEffectBaseline):
             descriptions=descriptions,
             embeddings=embeddings,
             shrinkage=shrinkage,
+            shrink_toward=shrink_toward,
             combination_delimiter=combination_delimiter,
             clip=clip,
         )

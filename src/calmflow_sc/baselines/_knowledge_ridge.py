@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 
+from .._constants import ShrinkTarget
 from ._knowledge_effects import KnowledgeEffectBaseline
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ class KnowledgeRidgeBaseline(KnowledgeEffectBaseline):
         Ridge penalties to choose among, in units of the mean squared norm of the centred
         knowledge vectors of the seen perturbations (``None``: :math:`10^{-3}` to
         :math:`10^{3}`, two per decade).
-    shrinkage
-        Fixed :math:`\alpha`; ``None`` chooses it by leave-one-out.
+    shrinkage, shrink_toward
+        As in :class:`KnowledgeKNNBaseline`.
     combination_delimiter, clip
         As in :class:`MeanShiftBaseline`.
 
@@ -73,6 +74,7 @@ class KnowledgeRidgeBaseline(KnowledgeEffectBaseline):
         embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
         ridge_alphas: Sequence[float] | None = None,
         shrinkage: float | None = None,
+        shrink_toward: ShrinkTarget = "singles",
         combination_delimiter: str = "+",
         clip: bool = True,
     ) -> None:
@@ -86,6 +88,7 @@ class KnowledgeRidgeBaseline(KnowledgeEffectBaseline):
             descriptions=descriptions,
             embeddings=embeddings,
             shrinkage=shrinkage,
+            shrink_toward=shrink_toward,
             combination_delimiter=combination_delimiter,
             clip=clip,
         )
