@@ -52,7 +52,9 @@ class KnowledgeRidgeBaseline(KnowledgeEffectBaseline):
     hyperparameters_
         After training: the chosen ``ridge_alpha`` (relative, as ``ridge_alphas``) and
         ``shrinkage``, their leave-one-out ``mse``, the ``mse_perturbed_mean`` and ``n_known``.
-    loo_, support_
+    loo_
+        As in :class:`KnowledgeKNNBaseline`.
+    support_
         As in :class:`KnowledgeKNNBaseline`.
 
     Examples
