@@ -218,3 +218,24 @@ def test_full_shrinkage_toward_all_is_the_perturbed_mean_baseline():
     assert np.isfinite(loo.loo_["mse"]).all()
     with pytest.raises(ValueError, match="shrink_toward"):
         KnowledgeKNNBaseline(adata, embeddings=embeddings, shrink_toward="pairs")
+
+
+def test_descriptions_are_read_through_minilm(monkeypatch):
+    import calmflow_sc.baselines._knowledge as knowledge_module
+
+    adata, embeddings, _ = knowledge_data(n_singles=6)
+    seen = {name: embeddings.loc[name].to_numpy() for name in embeddings.index}
+    encoded = []
+
+    def encoder(texts):  # stands in for all-MiniLM-L6-v2: the text names the perturbation
+        encoded.extend(texts)
+        return np.stack([seen[text.partition(":")[0]] for text in texts])
+
+    monkeypatch.setattr(knowledge_module, "load_minilm", lambda: encoder)
+    descriptions = {name: f"the gene {name}" for name in embeddings.index}
+    ridge = KnowledgeRidgeBaseline(adata, descriptions=descriptions).train()
+    assert len(encoded) == 6  # the seen singles, once
+    ridge.shift("NEW")
+    ridge.shift("NEW+G1")
+    assert encoded[-1] == "NEW: the gene NEW" and len(encoded) == 7
+    assert ridge.support_["NEW"]["predicted"]["NEW"]["knowledge"] == "description"
