@@ -149,9 +149,8 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
         target = np.zeros((n_known, n_all))
         target[np.arange(n_known), columns] = 1.0
         # the perturbed mean of the others: without the held-out one and what contains it
-        others = np.array(
-            [[p not in self._components_of(q) for q in self._pool] for p in self._known]
-        )
+        parts = [set(self._components_of(q)) for q in self._pool]
+        others = np.array([[p not in q for q in parts] for p in self._known])
         mean = others / others.sum(axis=1, keepdims=True)
         residual = target - mean
         grams, n_rows = [], 0
@@ -163,7 +162,7 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
         scale = n_rows * len(self.var_names)
 
         def products(a: np.ndarray, b: np.ndarray) -> float:
-            return sum(float(np.einsum("ij,jk,ik->", a[r], g, b[r])) for r, g in grams)
+            return sum(float(np.sum((a[r] @ g) * b[r])) for r, g in grams)
 
         floor = products(residual, residual)  # squared error of the perturbed mean
         records = []
