@@ -40,6 +40,8 @@ NAMES = {
     "mean_shift": "mean shift / additive",
     "perturbed_mean": "mean of the seen perturbations",
     "nearest": "nearest seen perturbation (MiniLM)",
+    "knowledge_knn": "similarity-weighted seen perturbations, shrunk (MiniLM)",
+    "knowledge_ridge": "ridge from knowledge to effect, shrunk (MiniLM)",
     "control": "control as prediction",
 }
 ORDER = list(NAMES)

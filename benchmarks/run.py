@@ -25,8 +25,12 @@ epochs, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping``, ``restore_
 and ``precision`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
 perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` and
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
-``linear``, ``mean_shift`` and ``control``. The last three are deterministic and run for the
-first seed only.
+``linear``, ``mean_shift``, ``perturbed_mean``, ``nearest`` (the seen perturbation with the
+nearest MiniLM description), ``knowledge_knn`` and ``knowledge_ridge``
+(:class:`calmflow_sc.baselines.KnowledgeKNNBaseline` and ``KnowledgeRidgeBaseline``: the
+descriptions by default, or ``[embeddings=path.csv]``, a CSV of vectors indexed by name, plus
+overrides such as ``n_neighbors=1`` or ``shrinkage=0``) and ``control``. These are
+deterministic and run for the first seed only.
 
 Scores come from :func:`calmflow_sc.metrics.evaluate` in a fixed 50-component PCA of all the
 task's cells (``obsm``), plus ``own_deviation_top50``: the Pearson correlation, on the top-50
@@ -75,7 +79,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from descriptions import DESCRIPTIONS
 
 EMBEDDING = "X_benchmark_pca"
-DETERMINISTIC = ("linear", "mean_shift", "perturbed_mean", "nearest", "control")
+DETERMINISTIC = (
+    "linear",
+    "mean_shift",
+    "perturbed_mean",
+    "nearest",
+    "knowledge_knn",
+    "knowledge_ridge",
+    "control",
+)
 # calmflow settings that go to model.train() instead of the constructor
 TRAIN_SETTINGS = (
     "lr",
@@ -268,6 +280,8 @@ def fit_model(
     train_kwargs = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
     if settings.pop("descriptions", False):
         settings["perturbation_descriptions"] = DESCRIPTIONS[task.name.split("_")[0]]
+    if isinstance(settings.get("embeddings"), str):  # a CSV of vectors indexed by name
+        settings["embeddings"] = pd.read_csv(settings["embeddings"], index_col=0)
     if name == "calmflow":
         scvi.settings.seed = seed
         cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", **keys)
@@ -294,16 +308,17 @@ def fit_model(
             )
 
         return predict, model
+    descriptions = DESCRIPTIONS.get(task.name.split("_")[0])
+    knowledge = {} if "embeddings" in settings else {"descriptions": descriptions}
     classes = {
         "cfm_control": (cfs.baselines.FlowMatchingBaseline, {"source": "control", "seed": seed}),
         "cfm_gaussian": (cfs.baselines.FlowMatchingBaseline, {"source": "gaussian", "seed": seed}),
         "linear": (cfs.baselines.LinearBaseline, {}),
         "mean_shift": (cfs.baselines.MeanShiftBaseline, {}),
         "perturbed_mean": (cfs.baselines.PerturbedMeanBaseline, {}),
-        "nearest": (
-            cfs.baselines.NearestPerturbationBaseline,
-            {"descriptions": DESCRIPTIONS.get(task.name.split("_")[0])},
-        ),
+        "nearest": (cfs.baselines.NearestPerturbationBaseline, {"descriptions": descriptions}),
+        "knowledge_knn": (cfs.baselines.KnowledgeKNNBaseline, knowledge),
+        "knowledge_ridge": (cfs.baselines.KnowledgeRidgeBaseline, knowledge),
         "control": (cfs.baselines.ControlBaseline, {}),
     }
     if name not in classes:

@@ -38,6 +38,10 @@ PromptEncoder = Literal["lm", "minilm", "onehot", "components"]
 StepTarget = Literal["velocity", "state", "endpoint"]
 #: Which of the language model's parameters train.
 Finetune = Literal["full", "frozen", "lora"]
+#: How the knowledge baselines weigh the similarities of the nearest seen perturbations.
+Weighting = Literal["softmax", "power"]
+#: Which seen perturbations the knowledge baselines' perturbed mean averages.
+ShrinkTarget = Literal["singles", "all"]
 
 SOURCES: tuple[str, ...] = get_args(Source)
 PAIRINGS: tuple[str, ...] = get_args(Pairing)
@@ -46,6 +50,8 @@ CAUSAL_CONTEXTS: tuple[str, ...] = get_args(CausalContext)
 PROMPT_ENCODERS: tuple[str, ...] = get_args(PromptEncoder)
 STEP_TARGETS: tuple[str, ...] = get_args(StepTarget)
 FINETUNE_MODES: tuple[str, ...] = get_args(Finetune)
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
+SHRINK_TARGETS: tuple[str, ...] = get_args(ShrinkTarget)
 
 _Choice = TypeVar("_Choice", bound=str)
 

@@ -213,7 +213,8 @@ class Baseline(ABC):
         -------
         ``None`` when ``inplace``; otherwise a new AnnData whose ``X`` is the prediction (dense
         float32), with copies of ``adata_ctrl.obs`` and ``.var`` and ``obs[perturbation_key]`` set
-        to ``perturbation``.
+        to ``perturbation``. Baselines that record how they predicted (the knowledge baselines)
+        write it to ``uns[key_added + "_params"]`` of ``adata_ctrl`` or of the new AnnData.
 
         Raises
         ------
@@ -254,11 +255,14 @@ class Baseline(ABC):
                 f"{type(self).__name__} predicted non-finite values; nothing was written. "
                 "Check the training data and that training ended without errors."
             )
+        params = self._prediction_params(str(perturbation))
+        uns = {} if params is None else {f"{key_added}_params": params}
         if inplace:
             record_outputs(adata_ctrl, key_added)
             adata_ctrl.layers[key_added] = prediction
+            adata_ctrl.uns.update(uns)
             return None
-        result = AnnData(X=prediction, obs=adata_ctrl.obs.copy(), var=adata_ctrl.var.copy())
+        result = AnnData(prediction, obs=adata_ctrl.obs.copy(), var=adata_ctrl.var.copy(), uns=uns)
         result.obs[self.perturbation_key] = str(perturbation)
         return result
 
@@ -313,6 +317,10 @@ class Baseline(ABC):
         pools = control_pools(self._contexts(obs, "adata").to_numpy(dtype=str), is_control, rows)
         chosen = np.array([rng.choice(pools[row]) for row in rows], dtype=np.int64)
         return to_dense_float64(get_expression(self.adata, self.layer)[chosen])
+
+    def _prediction_params(self, perturbation: str) -> dict[str, Any] | None:
+        """What :meth:`predict` records in ``uns[key_added + "_params"]`` (``None``: nothing)."""
+        return None
 
     @abstractmethod
     def _train(self) -> None:

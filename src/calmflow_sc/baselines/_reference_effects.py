@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import is_combination
-from ..nn import description_text, load_minilm
+from ._knowledge import KnowledgeVectors
 from ._mean_shift import _ALL_CELLS, MeanShiftBaseline, _preview
 
 if TYPE_CHECKING:
@@ -116,23 +116,14 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
                 "NearestPerturbationBaseline needs descriptions= (text per perturbation) or "
                 "embeddings= (a vector per perturbation) to find the most similar one."
             )
-        self.descriptions = {str(k): str(v) for k, v in (descriptions or {}).items()}
-        self.embeddings = _as_vectors(embeddings)
+        self._knowledge = KnowledgeVectors(descriptions, embeddings)
+        self.descriptions = self._knowledge.descriptions
+        self.embeddings = self._knowledge.embeddings
         self.neighbours_: dict[str, tuple[str, float]] = {}
-        self._encoded: dict[str, np.ndarray] = {}
 
     def _vectors(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         """Unit vectors of the perturbations that have an embedding or a description."""
-        wanted = [n for n in names if n not in self._encoded]
-        texts = [n for n in wanted if n not in self.embeddings and n in self.descriptions]
-        if texts:
-            encoded = load_minilm()([description_text(n, self.descriptions[n]) for n in texts])
-            for name, vector in zip(texts, np.asarray(encoded, dtype=np.float64), strict=True):
-                self._encoded[name] = vector
-        for name in wanted:
-            if name in self.embeddings:
-                self._encoded[name] = self.embeddings[name]
-        vectors = {n: self._encoded[n] for n in names if n in self._encoded}
+        vectors = self._knowledge.vectors(names)
         return {n: v / max(np.linalg.norm(v), 1e-12) for n, v in vectors.items()}
 
     def nearest(self, perturbation: str) -> tuple[str, float]:
@@ -174,20 +165,3 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
             return np.zeros(len(self.var_names))
         neighbour, _ = self.nearest(perturbation)
         return super()._single_shift(neighbour, cell_type)
-
-
-def _as_vectors(embeddings: Mapping[str, Any] | pd.DataFrame | None) -> dict[str, np.ndarray]:
-    """Name -> float64 vector from a mapping or a DataFrame indexed by name."""
-    if embeddings is None:
-        return {}
-    if isinstance(embeddings, pd.DataFrame):
-        items = ((str(i), row.to_numpy()) for i, row in embeddings.iterrows())
-    else:
-        items = ((str(k), v) for k, v in embeddings.items())
-    vectors = {}
-    for name, vector in items:
-        vector = np.asarray(vector, dtype=np.float64).ravel()
-        if not np.isfinite(vector).all():
-            raise ValueError(f"The embedding of {name!r} has NaN or infinite values.")
-        vectors[name] = vector
-    return vectors
