@@ -316,7 +316,7 @@ def fit_model(
         "linear": (cfs.baselines.LinearBaseline, {}),
         "mean_shift": (cfs.baselines.MeanShiftBaseline, {}),
         "perturbed_mean": (cfs.baselines.PerturbedMeanBaseline, {}),
-        "nearest": (cfs.baselines.NearestPerturbationBaseline, {"descriptions": descriptions}),
+        "nearest": (cfs.baselines.NearestPerturbationBaseline, knowledge),
         "knowledge_knn": (cfs.baselines.KnowledgeKNNBaseline, knowledge),
         "knowledge_ridge": (cfs.baselines.KnowledgeRidgeBaseline, knowledge),
         "control": (cfs.baselines.ControlBaseline, {}),
