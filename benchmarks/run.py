@@ -27,9 +27,11 @@ perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` an
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
 ``linear``, ``mean_shift``, ``perturbed_mean``, ``nearest`` (the seen perturbation with the
 nearest MiniLM description), ``knowledge_knn`` and ``knowledge_ridge``
-(:class:`calmflow_sc.baselines.KnowledgeKNNBaseline` and ``KnowledgeRidgeBaseline``: the
-descriptions by default, or ``[embeddings=path.csv]``, a CSV of vectors indexed by name, plus
-overrides such as ``n_neighbors=1`` or ``shrinkage=0``) and ``control``. These are
+(:class:`calmflow_sc.baselines.KnowledgeKNNBaseline` and ``KnowledgeRidgeBaseline``). The last
+three read the task's descriptions by default, or ``[embeddings=go]`` (the shipped GO
+embeddings, :func:`calmflow_sc.knowledge.gene_embeddings`), ``[embeddings=go_descriptions]``
+(the shipped GO descriptions through MiniLM) or ``[embeddings=path.csv]`` (a CSV of vectors
+indexed by name); the knowledge baselines take overrides such as ``n_neighbors=1`` or ``shrinkage=0``) and ``control``. These are
 deterministic and run for the first seed only.
 
 Scores come from :func:`calmflow_sc.metrics.evaluate` in a fixed 50-component PCA of all the
@@ -280,8 +282,15 @@ def fit_model(
     train_kwargs = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
     if settings.pop("descriptions", False):
         settings["perturbation_descriptions"] = DESCRIPTIONS[task.name.split("_")[0]]
-    if isinstance(settings.get("embeddings"), str):  # a CSV of vectors indexed by name
-        settings["embeddings"] = pd.read_csv(settings["embeddings"], index_col=0)
+    descriptions = DESCRIPTIONS.get(task.name.split("_")[0])
+    source = settings.get("embeddings")
+    if source == "go":  # the shipped GO embeddings (calmflow_sc.knowledge)
+        settings["embeddings"] = cfs.knowledge.gene_embeddings()
+    elif source == "go_descriptions":  # the shipped GO descriptions, through MiniLM
+        descriptions = cfs.knowledge.gene_descriptions()
+        del settings["embeddings"]
+    elif isinstance(source, str):  # a CSV of vectors indexed by name
+        settings["embeddings"] = pd.read_csv(source, index_col=0)
     if name == "calmflow":
         scvi.settings.seed = seed
         cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", **keys)
@@ -308,7 +317,6 @@ def fit_model(
             )
 
         return predict, model
-    descriptions = DESCRIPTIONS.get(task.name.split("_")[0])
     knowledge = {} if "embeddings" in settings else {"descriptions": descriptions}
     classes = {
         "cfm_control": (cfs.baselines.FlowMatchingBaseline, {"source": "control", "seed": seed}),
