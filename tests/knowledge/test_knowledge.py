@@ -156,3 +156,11 @@ def test_docstring_examples_hold(module):
     found = importlib.import_module(f"calmflow_sc.knowledge.{module}")
     result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_a_known_gene_without_annotation_gets_no_suggestions():
+    with pytest.warns(UserWarning, match="No GO annotation") as caught:
+        frame = knowledge.gene_embeddings(["IER5L", "MAP2K3"])
+    assert list(frame.index) == ["MAP2K3"]
+    message = str(caught[0].message)
+    assert "'IER5L'" in message and "did you mean" not in message

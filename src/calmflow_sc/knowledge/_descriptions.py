@@ -37,5 +37,5 @@ def gene_descriptions(
     found, unknown = lookup_symbols(genes)
     missing = [name for name, symbol in found.items() if symbol not in table.index]
     report_unknown(unknown, "Not a known human gene symbol or alias", strict)
-    report_unknown(missing, "No GO annotation, so no description", strict)
+    report_unknown(missing, "No GO annotation, so no description", strict, suggest=False)
     return {name: str(table[symbol]) for name, symbol in found.items() if symbol in table.index}

@@ -45,6 +45,6 @@ def gene_embeddings(genes: Iterable[str] | None = None, *, strict: bool = False)
     found, unknown = lookup_symbols(genes)
     missing = [name for name, symbol in found.items() if symbol not in table.index]
     report_unknown(unknown, "Not a known human gene symbol or alias", strict)
-    report_unknown(missing, "No GO annotation, so no embedding", strict)
+    report_unknown(missing, "No GO annotation, so no embedding", strict, suggest=False)
     symbols = [s for s in dict.fromkeys(found.values()) if s in table.index]
     return table.loc[symbols].copy()

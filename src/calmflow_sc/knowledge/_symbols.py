@@ -23,18 +23,24 @@ def _upper_index() -> dict[str, str]:
 
 def _suggestions(name: str) -> list[str]:
     upper = _upper_index()
-    close = difflib.get_close_matches(name.upper(), list(upper), n=5, cutoff=0.8)
-    return list(dict.fromkeys(upper[key] for key in close))[:3]
+    close = difflib.get_close_matches(name.upper(), list(upper), n=6, cutoff=0.8)
+    return list(dict.fromkeys(upper[key] for key in close if key != name.upper()))[:3]
 
 
-def report_unknown(names: Iterable[str], what: str, strict: bool, stacklevel: int = 3) -> None:
-    """Warn about (or, with ``strict``, refuse) the names in ``names``, with close matches."""
+def report_unknown(
+    names: Iterable[str], what: str, strict: bool, stacklevel: int = 3, suggest: bool = True
+) -> None:
+    """Warn about (or, with ``strict``, refuse) the names in ``names``.
+
+    With ``suggest``, each name comes with close matches among the known symbols (for names
+    that are not symbols; a known gene that merely lacks an annotation gets none).
+    """
     names = list(dict.fromkeys(names))
     if not names:
         return
     parts = []
     for name in names[:20]:
-        close = _suggestions(name)
+        close = _suggestions(name) if suggest else []
         parts.append(f"{name!r} (did you mean {' or '.join(close)}?)" if close else repr(name))
     more = f" and {len(names) - 20} more" if len(names) > 20 else ""
     count = f"{len(names)} name" + ("s" if len(names) > 1 else "")
