@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._symbols import lookup_symbols, report_unknown
+from ._symbols import annotated_symbols
 from ._tables import description_table
 
 
@@ -34,8 +34,5 @@ def gene_descriptions(
     table = description_table()
     if genes is None:
         return table.to_dict()
-    found, unknown = lookup_symbols(genes)
-    missing = [name for name, symbol in found.items() if symbol not in table.index]
-    report_unknown(unknown, "Not a known human gene symbol or alias", strict)
-    report_unknown(missing, "No GO annotation, so no description", strict, suggest=False)
-    return {name: str(table[symbol]) for name, symbol in found.items() if symbol in table.index}
+    found = annotated_symbols(genes, table.index, "description", strict)
+    return {name: str(table[symbol]) for name, symbol in found.items()}

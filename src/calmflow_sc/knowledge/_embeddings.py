@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ._symbols import lookup_symbols, report_unknown
+from ._symbols import annotated_symbols
 from ._tables import go_embedding_table
 
 
@@ -42,9 +42,6 @@ def gene_embeddings(genes: Iterable[str] | None = None, *, strict: bool = False)
     table = go_embedding_table()
     if genes is None:
         return table.copy()
-    found, unknown = lookup_symbols(genes)
-    missing = [name for name, symbol in found.items() if symbol not in table.index]
-    report_unknown(unknown, "Not a known human gene symbol or alias", strict)
-    report_unknown(missing, "No GO annotation, so no embedding", strict, suggest=False)
-    symbols = [s for s in dict.fromkeys(found.values()) if s in table.index]
+    found = annotated_symbols(genes, table.index, "embedding", strict)
+    symbols = list(dict.fromkeys(found.values()))
     return table.loc[symbols].copy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from functools import cache
 
 from ._tables import alias_table, known_symbols
@@ -94,3 +94,18 @@ def resolve_symbols(names: Iterable[str], *, strict: bool = False) -> dict[str, 
     found, unknown = lookup_symbols(names)
     report_unknown(unknown, "Not a known human gene symbol or alias", strict)
     return found
+
+
+def annotated_symbols(
+    genes: Iterable[str], annotated: Container[str], what: str, strict: bool
+) -> dict[str, str]:
+    """The official symbol of each name whose gene is in ``annotated``, in the order given.
+
+    Names that are no known symbol or alias, and known genes outside ``annotated`` (``what``
+    they lack, e.g. ``"embedding"``), are named in a warning (an error with ``strict``).
+    """
+    found, unknown = lookup_symbols(genes)
+    missing = [name for name, symbol in found.items() if symbol not in annotated]
+    report_unknown(unknown, "Not a known human gene symbol or alias", strict, stacklevel=4)
+    report_unknown(missing, f"No GO annotation, so no {what}", strict, stacklevel=4, suggest=False)
+    return {name: symbol for name, symbol in found.items() if symbol in annotated}
