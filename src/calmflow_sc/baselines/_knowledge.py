@@ -26,13 +26,21 @@ class KnowledgeVectors:
     embeddings
         Vector per single perturbation: a mapping of name to vector, or a DataFrame indexed by
         name.
+    user
+        Who needs the knowledge, for the error when neither is given.
     """
 
     def __init__(
         self,
         descriptions: Mapping[str, str] | None = None,
         embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
+        user: str = "This baseline",
     ) -> None:
+        if descriptions is None and embeddings is None:
+            raise ValueError(
+                f"{user} needs descriptions= (text per perturbation) or embeddings= (a vector "
+                "per perturbation)."
+            )
         self.descriptions = {str(k): str(v) for k, v in (descriptions or {}).items()}
         self.embeddings = as_vectors(embeddings)
         self._encoded: dict[str, np.ndarray] = {}

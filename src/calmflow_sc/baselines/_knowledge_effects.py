@@ -67,14 +67,9 @@ class KnowledgeEffectBaseline(MeanShiftBaseline):
             combination_delimiter=combination_delimiter,
             clip=clip,
         )
-        if descriptions is None and embeddings is None:
-            raise ValueError(
-                f"{type(self).__name__} needs descriptions= (text per perturbation) or "
-                "embeddings= (a vector per perturbation)."
-            )
         if shrinkage is not None and not 0.0 <= float(shrinkage) <= 1.0:
             raise ValueError(f"shrinkage must lie in [0, 1] or be None, got {shrinkage!r}.")
-        self.knowledge = KnowledgeVectors(descriptions, embeddings)
+        self.knowledge = KnowledgeVectors(descriptions, embeddings, type(self).__name__)
         self.shrinkage = None if shrinkage is None else float(shrinkage)
         self.shrink_toward = check_choice("shrink_toward", shrink_toward, SHRINK_TARGETS)
         self.hyperparameters_: dict[str, float] = {}

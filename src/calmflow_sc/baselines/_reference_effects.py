@@ -111,12 +111,7 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
             combination_delimiter=combination_delimiter,
             clip=clip,
         )
-        if descriptions is None and embeddings is None:
-            raise ValueError(
-                "NearestPerturbationBaseline needs descriptions= (text per perturbation) or "
-                "embeddings= (a vector per perturbation) to find the most similar one."
-            )
-        self._knowledge = KnowledgeVectors(descriptions, embeddings)
+        self._knowledge = KnowledgeVectors(descriptions, embeddings, type(self).__name__)
         self.descriptions = self._knowledge.descriptions
         self.embeddings = self._knowledge.embeddings
         self.neighbours_: dict[str, tuple[str, float]] = {}
