@@ -38,6 +38,18 @@ def test_context_radix_is_mixed_radix():
     np.testing.assert_array_equal(context_radix([5]), [1])
 
 
+def test_context_index_is_mixed_radix():
+    builder = PromptBuilder(
+        perturbation_key="condition",
+        control_value="control",
+        cell_type_key="cell_type",
+        covariate_keys=("donor", "batch"),
+    )
+    conditions = ConditionSpace(builder, PERTURBATIONS, CELL_TYPES, [DONORS, list("abcd")])
+    codes = np.array([[0, 0, 0], [0, 0, 3], [0, 1, 0], [2, 1, 3]])  # cell types x donors x batch
+    np.testing.assert_array_equal(conditions.context_index(codes), [0, 3, 4, 23])
+
+
 @pytest.mark.parametrize(
     ("cell_types", "donors", "doses"), list(itertools.product([True, False], repeat=3))
 )

@@ -16,8 +16,9 @@ def training_rows(model: CaLMFlowPerturb, adata) -> np.ndarray:
     codes = [adata.obs["_scvi_cell_type"].to_numpy().reshape(-1, 1)]
     if "_scvi_covariates" in adata.obsm:
         codes.append(np.asarray(adata.obsm["_scvi_covariates"]))
-    codes = torch.as_tensor(np.concatenate(codes, axis=1), dtype=torch.long)
-    contexts = model.module.context_index(codes).numpy()
+    sizes = model.module.context_sizes  # the mixed-radix context index, written out
+    radix = np.cumprod([1, *sizes[::-1]])[:-1][::-1]
+    contexts = (np.concatenate(codes, axis=1).astype(np.int64) * radix).sum(1)
     return perturbation * model.module.n_contexts + contexts
 
 

@@ -21,12 +21,6 @@ def make_module(context_sizes: list[int]) -> CaLMFlowModule:
     )
 
 
-def test_context_index_is_mixed_radix():
-    module = make_module([3, 2, 4])  # cell types x donors x doses
-    codes = torch.tensor([[0, 0, 0], [0, 0, 3], [0, 1, 0], [2, 1, 3]])
-    np.testing.assert_array_equal(module.context_index(codes), [0, 3, 4, 23])
-
-
 def test_controls_come_from_own_context_then_cell_type_then_all():
     module = make_module([3, 2])  # cell type x donor: contexts 0..5
     # controls: cell type 0 donor 0 (values 0..), cell type 1 donor 1 (values 100..);

@@ -234,7 +234,7 @@ class PredictionMixin:
         temperature = check_temperature(self.temperature if temperature is None else temperature)
         batch_size = check_count(batch_size, "batch_size")
         seed = check_seed(seed)
-        codes = None
+        contexts = None
         if self.module.source == "control":
             codes = self.condition_space.context_codes(obs_df)
             if codes is None:
@@ -243,10 +243,11 @@ class PredictionMixin:
                     "of the same cell type and covariates, and some requested values have none. "
                     "Use model.predict() on control cells of that kind instead."
                 )
+            contexts = self.condition_space.context_index(codes)
         predictor = Predictor(
             self.module, self.prompt_builder, self.condition_prompts, temperature, batch_size
         )
-        prediction = predictor.generate(obs_df, seed, codes)
+        prediction = predictor.generate(obs_df, seed, contexts)
         return PredictionWriter("calmflow", copy_to_layer=False).write(
             prediction,
             obs_df.set_index(pd.Index([str(i) for i in obs_df.index])),

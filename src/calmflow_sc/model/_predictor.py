@@ -120,7 +120,7 @@ class Predictor:
         return decode(self.module.representation, states, sources, kept)
 
     def generate(
-        self, conditions: pd.DataFrame, seed: int, codes: torch.Tensor | None = None
+        self, conditions: pd.DataFrame, seed: int, contexts: np.ndarray | None = None
     ) -> Prediction:
         """One new cell per row of ``conditions``.
 
@@ -130,13 +130,14 @@ class Predictor:
             One row per cell, with the condition columns; the index labels name the cells.
         seed
             Seed of the noise; each row's noise is drawn from the seed and its index label.
-        codes
-            With ``source="control"``: each row's context codes (cell type, covariates),
-            whose training control cells the flows start from.
+        contexts
+            With ``source="control"``: each row's context index (cell type and covariates;
+            :meth:`~calmflow_sc.data.ConditionSpace.context_index`), whose training control
+            cells the flows start from.
         """
         generator = torch.Generator().manual_seed(seed)
         keys = cell_keys([str(name) for name in conditions.index], seed)
-        sources = None if codes is None else control_sources(self.module, codes, keys)
+        sources = None if contexts is None else control_sources(self.module, contexts, keys)
         states = self.rollout(conditions, sources, generator, noise_keys=keys)
         return decode(self.module.representation, [states])
 
@@ -212,10 +213,10 @@ def _cell_noise(module: CaLMFlowModule, cells: np.ndarray, rows: int) -> dict[st
     return noise
 
 
-def control_sources(module: CaLMFlowModule, codes: torch.Tensor, keys: np.ndarray) -> torch.Tensor:
+def control_sources(module: CaLMFlowModule, contexts: np.ndarray, keys: np.ndarray) -> torch.Tensor:
     """A training control cell of each row's context, drawn from the row's key (model space)."""
     with torch.no_grad():
-        contexts = module.context_index(codes.to(module.control_start.device))
+        contexts = torch.as_tensor(contexts, device=module.control_start.device)
         uniform = torch.as_tensor(cell_uniform(keys, 1, offset=1 << 41)[:, 0])
         return module.sample_controls(contexts, uniform=uniform).float().cpu()
 

@@ -21,7 +21,7 @@ from .._constants import (
     StepTarget,
     check_choice,
 )
-from ..data import ControlPool, PCARepresentation, context_radix
+from ..data import ControlPool, PCARepresentation
 from ..nn import (
     CausalLMBackbone,
     ComponentKnowledge,
@@ -183,8 +183,6 @@ class CaLMFlowModule(BaseModuleClass):
             self.prompt_projection = nn.Linear(
                 prompt_inputs.shape[1], self.n_prompt_tokens * hidden_size
             )
-        radix = context_radix(self.context_sizes)
-        self.register_buffer("context_radix", torch.as_tensor(radix), persistent=False)
         # fitted on the training cells: saved, resized on load
         self.register_buffer("control_states", torch.zeros(0, n_components))
         self.register_buffer("control_start", torch.zeros(self.n_contexts, dtype=torch.long))
@@ -246,10 +244,6 @@ class CaLMFlowModule(BaseModuleClass):
     def control_pool(self) -> ControlPool:
         """The stored control cells."""
         return ControlPool(self.control_states, self.control_start, self.control_count)
-
-    def context_index(self, codes: torch.Tensor) -> torch.Tensor:
-        """Mixed-radix context index from cell-type and covariate codes ``(n, n_keys)``."""
-        return (codes.long() * self.context_radix).sum(-1)
 
     def sample_controls(
         self,
