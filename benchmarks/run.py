@@ -292,6 +292,14 @@ def fit_model(
     elif isinstance(source, str):  # a CSV of vectors indexed by name
         settings["embeddings"] = pd.read_csv(source, index_col=0)
     if name == "calmflow":
+        if "embeddings" in settings:  # the knowledge of the task's components only
+            named = {
+                part
+                for label in task.adata.obs["condition"].astype(str).unique()
+                for part in cfs.data.perturbation_components(label, "control")
+            }
+            vectors = settings.pop("embeddings")
+            settings["perturbation_embeddings"] = vectors.loc[vectors.index.isin(named)]
         scvi.settings.seed = seed
         cfs.CaLMFlowPerturb.setup_anndata(train, "condition", "control", **keys)
         model = cfs.CaLMFlowPerturb(train, **settings)

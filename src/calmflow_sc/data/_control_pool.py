@@ -100,3 +100,11 @@ class ControlPool(NamedTuple):
         uniform = torch.as_tensor(uniform, dtype=torch.float32).to(device)
         draws = self.start[contexts] + (uniform * counts).long().clamp_max(counts - 1)
         return self.states[draws.to(self.states.device)]
+
+    def means(self) -> torch.Tensor:
+        """Mean control state of each context (of the cells it draws from), ``(n_contexts, D)``."""
+        states = self.states.detach().float().cpu()
+        cumulative = torch.cat([torch.zeros(1, states.shape[1]), states.cumsum(0)])
+        start, count = self.start.cpu(), self.count.cpu()
+        sums = cumulative[start + count] - cumulative[start]
+        return sums / count.clamp_min(1)[:, None]

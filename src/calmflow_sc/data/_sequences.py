@@ -45,6 +45,10 @@ class SequenceBuilder:
     coupling
         Coupling of every target with the control pool (:meth:`Coupling.fit`); ``None``
         pairs within each minibatch.
+    source_shift
+        A shift of the sources of each condition, ``(n_conditions, D)`` (its prior effect);
+        the pairing is unchanged by it (a shift common to a condition's sources changes no
+        optimal transport plan).
     """
 
     states: torch.Tensor
@@ -55,6 +59,7 @@ class SequenceBuilder:
     n_trajectories: int = 1
     path_sigma: float = 0.0
     coupling: Coupling | None = None
+    source_shift: torch.Tensor | None = None
 
     def __call__(
         self, cells: np.ndarray, generator: torch.Generator | None = None
@@ -84,6 +89,8 @@ class SequenceBuilder:
             source = pair_within_groups(source, target, conditions)
         else:
             source = torch.randn(target.shape, generator=generator)
+        if self.source_shift is not None:
+            source = source + self.source_shift[torch.as_tensor(conditions)]
         paths = sample_paths(source, target, self.n_steps, self.path_sigma, generator)
         seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
         packed = pack_trajectories(conditions, self.n_trajectories, np.random.default_rng(seed))

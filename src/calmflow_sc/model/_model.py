@@ -32,6 +32,7 @@ from ..module import CaLMFlowModule
 from ..nn import (
     CausalLMBackbone,
     ComponentKnowledge,
+    ConditionPrior,
     ConditionPromptEncoder,
     as_embedding_frame,
     default_backbone_config,
@@ -156,6 +157,17 @@ class CaLMFlowPerturb(
         in the training data may be named. Saved with the model's weights. Descriptions and
         embeddings can also be given after training, to a model built without them
         (:meth:`add_perturbation_knowledge`).
+    condition_prior
+        With ``prompt_encoder="components"``: anchor every condition to what the measured
+        effects say about it (:class:`~calmflow_sc.nn.ConditionPrior`). Its prior effect is
+        its own effect in other cell types, else the sum of its components' measured
+        effects, else, for a component never measured alone, the effects of the measured
+        components with the most similar knowledge, shrunk toward their mean by an amount
+        chosen by leave-one-out. Each flow starts from its control cell moved by the prior,
+        and the prompt reads the prior, its support and its kind, so that the network
+        learns what the prior misses and how far to trust it. In training each condition's
+        prior is formed as if it had not been measured. Predictions record each condition's
+        prior in ``uns[key_added + "_params"]["support"]``.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing
@@ -214,6 +226,7 @@ class CaLMFlowPerturb(
         prompt_template: str | None = None,
         perturbation_descriptions: Mapping[str, str] | None = None,
         perturbation_embeddings: Mapping[str, Any] | pd.DataFrame | None = None,
+        condition_prior: bool = False,
         n_layers: int = 2,
         hidden_size: int = 128,
         n_heads: int = 4,
@@ -268,6 +281,11 @@ class CaLMFlowPerturb(
             dose_key=self._setup_args.get("dose_key"),
         )
         self.condition_space = ConditionSpace.from_categories(self.prompt_builder, self.categories)
+        if condition_prior and prompt_encoder != "components":
+            raise ValueError(
+                "condition_prior=True needs prompt_encoder='components' (the prior is read with "
+                f"the components' codes); this model uses {prompt_encoder!r}."
+            )
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)
 
@@ -295,6 +313,10 @@ class CaLMFlowPerturb(
             n_prompt_tokens,
             load_minilm,
         )
+        if condition_prior:
+            self.condition_prompts.prior = ConditionPrior(
+                self.condition_space, knowledge, self.condition_prompts.components, n_components
+            )
         prompt_ids, prompt_mask = self.condition_prompts(self.condition_space.table(), strict=False)
         self.module = self._module_cls(
             n_genes=n_genes,
@@ -317,6 +339,8 @@ class CaLMFlowPerturb(
             n_prompt_tokens=n_prompt_tokens,
             knowledge=knowledge,
             n_perturbation_features=self.condition_prompts.n_perturbation_features,
+            condition_prior=self.condition_prompts.prior,
+            single_rows=self.condition_space.single_rows(),
         )
         # the encoder reads the knowledge the module keeps with its weights
         self.condition_prompts.knowledge = self.module.knowledge

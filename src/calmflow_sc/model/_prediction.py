@@ -17,6 +17,7 @@ from .._outputs import check_count, check_seed, check_temperature
 from ..data import check_query_genes
 from ._prediction_writer import PredictionWriter, check_output
 from ._predictor import Predictor
+from ._support import support_record, warn_low_support
 
 
 class PredictionMixin:
@@ -119,7 +120,10 @@ class PredictionMixin:
         ``adata.obsm["X_" + key_added]``
             Predicted principal-component coordinates (the model's PCA).
         ``adata.uns[key_added + "_params"]``
-            The arguments of this call.
+            The arguments of this call; with ``condition_prior=True``, also ``"support"``:
+            per condition predicted, the prior's kind, its support, the knowledge neighbours
+            used and the prior and predicted shifts (:func:`~calmflow_sc.pl.prior_support`
+            plots them). A condition of low support is named in a warning.
         """
         stream_to = check_output(output, overwrite)
         query = self._as_anndata(adata)
@@ -176,6 +180,16 @@ class PredictionMixin:
         }
         if dose is not None:
             params["dose"] = dose
+        if self.module.condition_prior is not None:
+            params["support"] = support_record(
+                self.module.condition_prior,
+                builder,
+                self.module.representation,
+                conditions,
+                prediction.coordinates,
+                prediction.source_coordinates,
+            )
+            warn_low_support(params["support"])
         return writer.write(prediction, query.obs, query.var, params, treatment)
 
     def _check_ready(self) -> None:

@@ -39,11 +39,14 @@ class Prediction:
         finite, and the iterator then raises :class:`FloatingPointError` after the last block.
     n_genes
         Number of genes of a block's rows.
+    source_coordinates
+        Coordinates of the cells the flows started from (``None``: not known).
     """
 
     coordinates: np.ndarray
     blocks: Iterator[tuple[int, np.ndarray]]
     n_genes: int
+    source_coordinates: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -117,7 +120,13 @@ class Predictor:
             for sample in range(n_samples)
         ]
         kept = expression if decoding == "residual" else None
-        return decode(self.module.representation, states, sources, kept)
+        prediction = decode(self.module.representation, states, sources, kept)
+        if sources is not None:
+            with torch.no_grad():
+                representation = self.module.representation
+                start = representation.to_pca(sources.to(representation.mean.device))
+            prediction.source_coordinates = start.float().cpu().numpy()
+        return prediction
 
     def generate(
         self, conditions: pd.DataFrame, seed: int, contexts: np.ndarray | None = None

@@ -66,6 +66,11 @@ class TrainingMixin:
         controls = np.flatnonzero(is_control)
         controls = controls[bounded_per_context(contexts[controls], CONTROL_POOL_MAX_PER_CONTEXT)]
         module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
+        source_shift = None
+        if module.condition_prior is not None:
+            module.condition_prior.fit(states, conditions, module.control_pool.means())
+            module.refresh_prior_inputs()
+            source_shift = module.prior_shift(module.prompt_inputs).cpu()
         targets = np.flatnonzero(~is_control) if module.source == "control" else None
         coupling = None
         if targets is not None and self.pairing == "condition":
@@ -86,6 +91,7 @@ class TrainingMixin:
             n_trajectories=module.n_trajectories,
             path_sigma=module.path_sigma,
             coupling=coupling,
+            source_shift=source_shift,
         )
         if targets is not None:
             return builder, targets

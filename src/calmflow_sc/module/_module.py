@@ -25,10 +25,12 @@ from ..data import ControlPool, PCARepresentation
 from ..nn import (
     CausalLMBackbone,
     ComponentKnowledge,
+    ConditionPrior,
     PromptTokenTable,
     StateTokenizer,
     VariationalHead,
 )
+from ._prior import prior_shift, refresh_prior_inputs, training_prompts
 from ._rollout import rollout
 from ._sequences import sequence_hidden
 
@@ -102,7 +104,14 @@ class CaLMFlowModule(BaseModuleClass):
         Prior knowledge of perturbation components (``"components"``), kept with the weights.
     n_perturbation_features
         Length of the perturbation features that follow the context's token ids
-        (``"components"``; :attr:`~calmflow_sc.nn.ConditionPromptEncoder.n_perturbation_features`).
+        (``"components"``; :attr:`~calmflow_sc.nn.ConditionPromptEncoder.n_perturbation_features`),
+        the prior features included.
+    condition_prior
+        Prior effects of conditions (``"components"``), kept with the weights: the last
+        perturbation features, and every flow starts from its source moved by its prior.
+    single_rows
+        Which rows of the prompt table are single perturbations (their codes are dropped at
+        random in training with a prior, see ``module/_prior.py``).
     """
 
     def __init__(
@@ -127,6 +136,8 @@ class CaLMFlowModule(BaseModuleClass):
         n_prompt_tokens: int = 4,
         knowledge: ComponentKnowledge | None = None,
         n_perturbation_features: int = 0,
+        condition_prior: ConditionPrior | None = None,
+        single_rows: torch.Tensor | None = None,
     ):
         super().__init__()
         check_choice("prompt_encoder", prompt_encoder, PROMPT_ENCODERS)
@@ -183,6 +194,10 @@ class CaLMFlowModule(BaseModuleClass):
             self.prompt_projection = nn.Linear(
                 prompt_inputs.shape[1], self.n_prompt_tokens * hidden_size
             )
+        self.condition_prior = condition_prior if prompt_encoder == "components" else None
+        if single_rows is None:
+            single_rows = torch.zeros(len(prompt_inputs), dtype=torch.bool)
+        self.register_buffer("single_rows", single_rows.bool(), persistent=False)
         # fitted on the training cells: saved, resized on load
         self.register_buffer("control_states", torch.zeros(0, n_components))
         self.register_buffer("control_start", torch.zeros(self.n_contexts, dtype=torch.long))
@@ -219,7 +234,17 @@ class CaLMFlowModule(BaseModuleClass):
                 setattr(
                     self, name, torch.empty_like(state_dict[name], device=self.control_start.device)
                 )
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.refresh_prior_inputs()
+        return result
+
+    def refresh_prior_inputs(self) -> None:
+        """Copy the stored condition priors into the prompt table (:mod:`._prior`)."""
+        refresh_prior_inputs(self)
+
+    def prior_shift(self, prompt_inputs: torch.Tensor) -> torch.Tensor | None:
+        """Prior effect of each prompt's condition, ``(N, D)``; ``None`` without a prior."""
+        return prior_shift(self, prompt_inputs)
 
     def set_control_pool(self, states: torch.Tensor, contexts: np.ndarray) -> None:
         """Store control cells (model space) by context for sampling sources.
@@ -278,11 +303,11 @@ class CaLMFlowModule(BaseModuleClass):
         ``states`` and ``sample`` (the latents of every state block). In evaluation mode (the
         validation loss) the latents are their means, so that the loss is deterministic.
         """
-        distinct, rows = torch.unique(condition.long().view(-1), return_inverse=True)
+        inputs, mask, rows = training_prompts(self, condition)
         hidden = sequence_hidden(
             self,
-            self.prompt_inputs[distinct],
-            self.prompt_mask[distinct],
+            inputs,
+            mask,
             states[:, :-1],
             rows=rows,
         )
@@ -346,7 +371,13 @@ class CaLMFlowModule(BaseModuleClass):
         latent_noise: torch.Tensor | None = None,
         path_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Write the flow from ``x_0`` to ``x_K``: :func:`~calmflow_sc.module.rollout`."""
+        """Write the flow from ``x_0`` to ``x_K``: :func:`~calmflow_sc.module.rollout`.
+
+        With a condition prior, each flow starts from ``source`` moved by its prior effect.
+        """
+        shift = self.prior_shift(prompt_inputs)
+        if shift is not None:
+            source = source + shift[:, None].to(source.device, source.dtype)
         return rollout(
             self,
             prompt_inputs,

@@ -15,6 +15,7 @@ from ._component_knowledge import (
     description_text,
 )
 from ._condition_encoder import CONTEXT_TREATMENT, ConditionPromptEncoder
+from ._condition_prior import PRIOR_KINDS, ConditionPrior, PriorEstimate
 from ._sentence_encoder import MiniLMEncoder, load_minilm
 from ._state_tokens import StateTokenizer
 from ._token_table import PromptTokenTable
@@ -24,11 +25,14 @@ from ._variational_head import VariationalHead, VariationalSample
 __all__ = [
     "CONTEXT_TREATMENT",
     "FINETUNE_MODES",
+    "PRIOR_KINDS",
     "CausalLMBackbone",
     "ComponentKnowledge",
+    "ConditionPrior",
     "ConditionPromptEncoder",
     "LanguageModelNotFoundError",
     "MiniLMEncoder",
+    "PriorEstimate",
     "PromptTokenTable",
     "StateTokenizer",
     "UnknownComponentError",

@@ -11,6 +11,7 @@ import torch
 
 from ..data import ConditionEncoder, PromptBuilder, component_doses, distinct_treatments
 from ._component_knowledge import ComponentKnowledge, TextEncoder, UnknownComponentError
+from ._condition_prior import ConditionPrior
 
 #: The perturbation's phrase in the context prompt of component codes (the codes follow it).
 CONTEXT_TREATMENT = "the perturbation that follows"
@@ -52,6 +53,9 @@ class ConditionPromptEncoder:
         model meets an unmeasured component as a mixture of components it has learned. The
         features are packed after the token ids in one float tensor (exact for token ids
         below 2**24); the mask covers the tokens and the ``n_prompt_tokens`` code tokens.
+        With a ``prior``, each condition's prior features (:class:`ConditionPrior`: its prior
+        effect, support and kind) follow the codes, and a component never measured has no
+        code: its knowledge is read through the prior.
 
     With a dose column (the builder's ``dose_key``), each component's code is multiplied by
     its dose (``"components"``, ``"onehot"``), and text prompts name the doses.
@@ -74,6 +78,8 @@ class ConditionPromptEncoder:
         Prefix tokens of feature prompts.
     embed_texts
         Returns the sentence encoder (``"minilm"``).
+    prior
+        Prior effects of conditions (``"components"`` only).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class ConditionPromptEncoder:
         knowledge: ComponentKnowledge | None = None,
         n_prompt_tokens: int = 4,
         embed_texts: Callable[[], TextEmbedder] | None = None,
+        prior: ConditionPrior | None = None,
     ):
         self.kind = kind
         self.builder = builder
@@ -96,6 +103,7 @@ class ConditionPromptEncoder:
         self.knowledge = knowledge if knowledge is not None else ComponentKnowledge()
         self.n_prompt_tokens = int(n_prompt_tokens)
         self.embed_texts = embed_texts
+        self.prior = prior
 
     # ------------------------------------------------------------------ components
     def components(self, perturbation: str) -> list[str]:
@@ -108,9 +116,14 @@ class ConditionPromptEncoder:
         return len(self.trained_components)
 
     @property
+    def n_prior_features(self) -> int:
+        """Length of a condition's prior features (0 without a prior)."""
+        return self.prior.n_features if self.prior is not None else 0
+
+    @property
     def n_perturbation_features(self) -> int:
-        """Length of a perturbation's features for ``"components"``: codes and count."""
-        return self.n_codes + 1
+        """Length of a condition's features for ``"components"``: codes, count and prior."""
+        return self.n_codes + 1 + self.n_prior_features
 
     def neighbours(self, component: str) -> torch.Tensor:
         """Weights of the trained components most like ``component`` (sum 1), ``(n_codes,)``.
@@ -297,13 +310,13 @@ class ConditionPromptEncoder:
         self.check_components(perturbations)
         code_of = {name: i for i, name in enumerate(self.trained_components)}
         treatments, rows = distinct_treatments(perturbations, doses)
-        features = torch.zeros(len(treatments), self.n_perturbation_features)
+        features = torch.zeros(len(treatments), self.n_codes + 1)
         for row, (perturbation, dose) in enumerate(treatments):
             parts = self.components(perturbation)
             for part, scale in zip(parts, component_doses(parts, dose, strict), strict=True):
                 if part in code_of:
                     features[row, code_of[part]] += scale
-                else:  # never measured: placed among the trained components it resembles
+                elif self.prior is None:  # never measured: placed among those it resembles
                     features[row, : self.n_codes] += scale * self.neighbours(part)
             features[row, self.n_codes] = float(len(parts))
         return features[torch.as_tensor(rows, dtype=torch.long)]
@@ -344,6 +357,8 @@ class ConditionPromptEncoder:
         if self.kind == "lm":
             return self.tokenize(self.builder.render_frame(unique))
         features = self.perturbation_features(unique[keys[0]].tolist(), self._doses(unique), strict)
+        if self.prior is not None:
+            features = torch.cat([features, self.prior.features(self.prior.estimate(unique))], 1)
         ids, mask = self.tokenize(self.builder.render_frame(unique, treatment=CONTEXT_TREATMENT))
         inputs = torch.cat([ids.float(), features], dim=1)
         return inputs, torch.cat([mask, feature_mask], dim=1)

@@ -6,6 +6,7 @@ from ._embedding import joint_embedding
 from ._interactions import interactions
 from ._mean_change import mean_change, mean_change_heatmap
 from ._metrics import metrics_comparison
+from ._support import prior_support, support_table
 
 __all__ = [
     "interactions",
@@ -13,4 +14,6 @@ __all__ = [
     "mean_change",
     "mean_change_heatmap",
     "metrics_comparison",
+    "prior_support",
+    "support_table",
 ]

@@ -1,0 +1,146 @@
+"""Prior effects of conditions: formed as if unmeasured, from contexts, singles or knowledge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from calmflow_sc.data import ConditionSpace, PromptBuilder, perturbation_components
+from calmflow_sc.nn import ComponentKnowledge, ConditionPrior
+
+PERTURBATIONS = ["control", "A", "B", "C", "A+B", "D"]
+CELL_TYPES = ["t1", "t2"]
+D = 3
+#: measured effect of each single in each cell type (C, D and A+B in t1 only)
+EFFECTS = {
+    ("A", "t1"): [1.0, 0.0, 0.0],
+    ("A", "t2"): [2.0, 0.0, 0.0],
+    ("B", "t1"): [0.0, 1.0, 0.0],
+    ("B", "t2"): [0.0, 3.0, 0.0],
+    ("C", "t1"): [0.0, 0.0, 1.0],
+    ("A+B", "t1"): [0.5, 0.5, 0.0],
+}
+CONTROL_MEAN = {"t1": [0.0, 0.0, 0.0], "t2": [10.0, 10.0, 10.0]}
+
+
+def builder() -> PromptBuilder:
+    return PromptBuilder(perturbation_key="condition", control_value="control", cell_type_key="t")
+
+
+def fitted(knowledge: ComponentKnowledge | None = None) -> ConditionPrior:
+    space = ConditionSpace(builder(), PERTURBATIONS, CELL_TYPES)
+    prior = ConditionPrior(
+        space,
+        knowledge or ComponentKnowledge(),
+        lambda label: perturbation_components(label, "control"),
+        D,
+    )
+    rows, states = [], []
+    for cell_type in CELL_TYPES:
+        obs = pd.DataFrame({"condition": ["control"], "t": [cell_type]})
+        for offset in (-1.0, 1.0):  # two control cells around the mean
+            rows.append(space.condition_rows(obs)[0])
+            states.append(np.asarray(CONTROL_MEAN[cell_type]) + offset)
+    for (perturbation, cell_type), effect in EFFECTS.items():
+        obs = pd.DataFrame({"condition": [perturbation], "t": [cell_type]})
+        rows.append(space.condition_rows(obs)[0])
+        states.append(np.asarray(CONTROL_MEAN[cell_type]) + effect)
+    states = torch.as_tensor(np.stack(states), dtype=torch.float32)
+    control_means = torch.as_tensor([CONTROL_MEAN[c] for c in CELL_TYPES], dtype=torch.float32)
+    prior.fit(states, np.asarray(rows), control_means)
+    return prior
+
+
+def ask(prior: ConditionPrior, perturbation: str, cell_type: str, stored: bool = True):
+    estimate = prior.estimate(
+        pd.DataFrame({"condition": [perturbation], "t": [cell_type]}), stored=stored
+    )
+    return estimate.effects[0], estimate.support[0], estimate.kinds[0], estimate.neighbours[0]
+
+
+def embeddings(rows: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).T
+
+
+def test_measured_effects_are_condition_means_minus_context_controls():
+    prior = fitted()
+    space = prior.space
+    row = space.condition_rows(pd.DataFrame({"condition": ["B"], "t": ["t2"]}))[0]
+    np.testing.assert_allclose(prior.effects[row].numpy(), EFFECTS[("B", "t2")], atol=1e-6)
+    assert int(prior.counts[row]) == 1
+    control = space.condition_rows(pd.DataFrame({"condition": ["control"], "t": ["t1"]}))[0]
+    assert int(prior.counts[control]) == 0  # controls carry no effect
+
+
+def test_a_condition_measured_in_other_contexts_takes_its_effect_there():
+    effect, support, kind, _ = ask(fitted(), "C", "t2")
+    np.testing.assert_allclose(effect, EFFECTS[("C", "t1")], atol=1e-6)
+    assert (support, kind) == (1.0, "context")
+    # A in t1 is formed as if unmeasured there: its effect in t2
+    effect, _, kind, _ = ask(fitted(), "A", "t1")
+    np.testing.assert_allclose(effect, EFFECTS[("A", "t2")], atol=1e-6)
+    assert kind == "context"
+
+
+def test_a_combination_adds_its_singles_measured_in_the_same_context():
+    # A+B in t2 was never measured there but in t1: its own effect elsewhere comes first
+    effect, _, kind, _ = ask(fitted(), "A+B", "t2")
+    assert kind == "context"
+    np.testing.assert_allclose(effect, EFFECTS[("A+B", "t1")], atol=1e-6)
+    # B+C was never measured anywhere: the sum of the singles, C's from its only context
+    effect, support, kind, _ = ask(fitted(), "B+C", "t2")
+    np.testing.assert_allclose(effect, np.add(EFFECTS[("B", "t2")], EFFECTS[("C", "t1")]))
+    assert (support, kind) == (1.0, "combination")
+
+
+def test_without_knowledge_an_unmeasured_component_gets_the_mean_single_effect():
+    effect, support, kind, neighbours = ask(fitted(), "D", "t1")
+    singles = [EFFECTS[("A", "t1")], EFFECTS[("B", "t1")], EFFECTS[("C", "t1")]]
+    np.testing.assert_allclose(effect, np.mean(singles, axis=0), atol=1e-6)
+    assert (support, kind, neighbours) == (0.0, "mean", {})
+
+
+def test_knowledge_places_an_unmeasured_component_near_its_neighbours():
+    knowledge = ComponentKnowledge.build(
+        embeddings=embeddings(
+            {
+                "A": [1.0, 0.0, 0.0, 0.1],
+                "B": [0.0, 1.0, 0.0, 0.1],
+                "C": [0.0, 0.0, 1.0, 0.1],
+                "D": [0.05, 1.0, 0.0, 0.1],  # like B
+            }
+        )
+    )
+    prior = fitted(knowledge)
+    effect, support, kind, neighbours = ask(prior, "D", "t1")
+    assert kind == "knowledge"
+    assert 0.5 < support <= 1.0
+    assert max(neighbours["D"], key=neighbours["D"].get) == "B"
+    # the estimate lies between B's effect and the mean of the singles
+    mean = np.mean([EFFECTS[(p, "t1")] for p in "ABC"], axis=0)
+    toward_b = np.dot(effect - mean, np.subtract(EFFECTS[("B", "t1")], mean))
+    assert toward_b >= 0
+    # a pair with an unmeasured component: its estimate plus the measured single
+    pair, pair_support, pair_kind, _ = ask(prior, "A+D", "t1")
+    np.testing.assert_allclose(pair, effect + EFFECTS[("A", "t1")], atol=1e-5)
+    assert (pair_support, pair_kind) == (pytest.approx(support), "knowledge")
+
+
+def test_measured_conditions_keep_their_stored_prior_when_knowledge_is_added():
+    prior = fitted()
+    before = ask(prior, "A+B", "t1")
+    prior.knowledge.add(embeddings=embeddings({"A": [1.0, 0.0], "B": [0.0, 1.0], "C": [1, 1]}))
+    after = ask(prior, "A+B", "t1")
+    np.testing.assert_array_equal(before[0], after[0])
+    # a fresh estimate of the measured pair is the same here (its singles were measured)
+    np.testing.assert_allclose(ask(prior, "A+B", "t1", stored=False)[0], before[0], atol=1e-6)
+
+
+def test_features_pack_effect_support_and_kind():
+    prior = fitted()
+    features = prior.features(prior.estimate(pd.DataFrame({"condition": ["D"], "t": ["t1"]})))
+    assert features.shape == (1, prior.n_features)
+    assert features[0, D] == 0.0  # support
+    assert features[0, D + 1 :].tolist() == [0.0, 0.0, 0.0, 1.0]  # kind "mean"
