@@ -78,3 +78,21 @@ def test_validation_minibatches_repeat_and_training_minibatches_do_not():
     one, two = (torch.cat([b["states"] for b in drawn]) for _ in range(2))
     assert one.shape == (6, 5, 1, 2)
     assert (one - two).abs().max() > 1e-3
+
+
+def test_a_source_shift_moves_each_conditions_sources_and_keeps_their_pairing():
+    plain = builder()
+    shifted = builder()
+    shifted.source_shift = torch.tensor([[0.0, 0.0], [5.0, -1.0]])
+    a = plain(np.arange(6), torch.Generator().manual_seed(0))["states"][:, 0, 0]
+    b = shifted(np.arange(6), torch.Generator().manual_seed(0))["states"][:, 0, 0]
+    torch.testing.assert_close(b[:3], a[:3])
+    torch.testing.assert_close(b[3:], a[3:] + torch.tensor([5.0, -1.0]))
+
+
+def test_control_pool_means_are_the_mean_of_the_cells_each_context_draws_from():
+    states = torch.tensor([[0.0, 0.0], [2.0, 4.0], [10.0, 10.0]])
+    pool = ControlPool.build(states, np.array([0, 0, 1]), 3, 1)  # context 2 has none: all
+    torch.testing.assert_close(
+        pool.means(), torch.tensor([[1.0, 2.0], [10.0, 10.0], [4.0, 14.0 / 3.0]])
+    )

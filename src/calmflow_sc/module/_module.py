@@ -176,9 +176,8 @@ class CaLMFlowModule(BaseModuleClass):
             self.register_buffer("prompt_inputs", prompt_inputs.float(), persistent=False)
             self.register_buffer("prompt_mask", prompt_mask.long(), persistent=False)
             n_text = prompt_inputs.shape[1] - self.n_perturbation_features
-            self.component_projection = nn.Linear(
-                self.n_perturbation_features, self.n_prompt_tokens * hidden_size
-            )
+            n_read = self.n_perturbation_features - (n_components if condition_prior else 0)
+            self.component_projection = nn.Linear(n_read, self.n_prompt_tokens * hidden_size)
             self._init_text_prompt(backbone, prompt_inputs[:, :n_text].long())
         elif prompt_encoder == "lm":
             self.register_buffer("prompt_inputs", prompt_inputs.long(), persistent=False)

@@ -31,6 +31,19 @@ def prior_shift(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Te
     return prompt_inputs[:, start : start + module.n_components].float()
 
 
+def read_features(module: CaLMFlowModule, features: torch.Tensor) -> torch.Tensor:
+    """The perturbation features the network reads: all but the prior's effect vector.
+
+    The prior effect moves the flow's source; the network reads the prior's support and kind
+    only, so that it cannot learn a condition from its prior effect (a single's is unique) and
+    must learn how far to trust a prior of each kind and support.
+    """
+    if module.condition_prior is None:
+        return features
+    start = features.shape[1] - module.condition_prior.n_features
+    return torch.cat([features[:, :start], features[:, start + module.n_components :]], 1)
+
+
 def without_codes(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Tensor:
     """The prompts with the components' codes zeroed (as unmeasured components are read)."""
     n_codes = module.n_perturbation_features - 1 - module.condition_prior.n_features

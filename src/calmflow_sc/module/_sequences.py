@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._prior import read_features
+
 if TYPE_CHECKING:
     from ._module import CaLMFlowModule
 
@@ -17,7 +19,8 @@ def embed_prompt(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.T
     if module.prompt_encoder == "components":
         n_text = prompt_inputs.shape[1] - module.n_perturbation_features
         text = _embed_text(module, prompt_inputs[:, :n_text].long())
-        features = prompt_inputs[:, n_text:].to(module.component_projection.weight.dtype)
+        features = read_features(module, prompt_inputs[:, n_text:])
+        features = features.to(module.component_projection.weight.dtype)
         codes = module.component_projection(features).view(
             len(features), module.n_prompt_tokens, -1
         )
