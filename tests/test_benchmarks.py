@@ -33,6 +33,7 @@ def test_every_script_is_covered():
         "scale",
         "paper",
         "paired",
+        "prior_report",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -83,6 +84,31 @@ def test_paired_differences_of_two_runs(scripts, tmp_path):
     assert out.read_text().startswith("Paired differences:") and "### kang" in out.read_text()
     with pytest.raises(ValueError, match="share no"):
         scripts("paired").paired_table(before, after.assign(seed=1))
+
+
+def test_prior_report_averages_the_prior_runs_beside_the_references(scripts, tmp_path, monkeypatch):
+    report = scripts("prior_report")
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "REFERENCES", {"norman_unseen": ["baselines.csv"]})
+    keys = {"task": "norman_unseen", "pearson_delta_top50": 0.5}
+    rows = [
+        keys | {"split": "G", "perturbation": "G", "energy_distance": 0.2},
+        keys | {"split": "G", "perturbation": "G+H", "energy_distance": 0.6},
+    ]
+    prior = pd.DataFrame(rows).assign(model="prior", seed=0)
+    prior.to_csv(tmp_path / "condition_prior_norman_unseen.csv", index=False)
+    baselines = pd.concat(
+        [
+            prior.assign(model="knn", energy_distance=[0.4, 0.8]),
+            prior.assign(model="knn", seed=1, energy_distance=9.0),  # another seed: left out
+            prior.assign(model="knn", split="K", perturbation="K"),  # another split: left out
+        ]
+    )
+    baselines.to_csv(tmp_path / "baselines.csv", index=False)
+    text = report.table("norman_unseen")
+    assert "| gene alone          | knn     |               0.4 |" in text
+    assert "| pairs with the gene | prior   |               0.6 |" in text
+    assert report.table("kang") is None
 
 
 def test_rollout_speed_checks_cached_against_recomputed_states(scripts, tmp_path, capsys):

@@ -1,0 +1,58 @@
+"""Tables of the condition-prior runs beside the committed baselines (seed 0 rows).
+
+Usage::
+
+    python benchmarks/prior_report.py > benchmarks/results/condition_prior.md
+
+Reads ``benchmarks/results/condition_prior_{task}.csv`` (written by ``run.py --out``) and the
+committed tables of the same splits; one row per model and kind of held-out condition, with
+the mean energy distance and Pearson delta top-50 and the number of predictions averaged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+#: the committed tables each task's prior runs are compared with
+REFERENCES = {
+    "norman_unseen": ["norman_unseen_knowledge.csv", "norman_unseen.csv"],
+    "norman": ["norman.csv"],
+    "kang": ["kang.csv"],
+}
+SCORES = ["energy_distance", "pearson_delta_top50"]
+
+
+def table(task: str) -> str | None:
+    """The markdown table of one task, or ``None`` without its prior runs."""
+    path = RESULTS / f"condition_prior_{task}.csv"
+    if not path.exists():
+        return None
+    new = pd.read_csv(path)
+    frames = [new] + [pd.read_csv(RESULTS / name) for name in REFERENCES[task]]
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[(rows["seed"] == 0) & rows["split"].isin(new["split"].unique())]
+    rows = rows.drop_duplicates(["model", "split", "perturbation"], keep="first").copy()
+    if task == "norman_unseen":
+        alone = rows["perturbation"] == rows["split"]
+        rows["held out"] = alone.map({True: "gene alone", False: "pairs with the gene"})
+    else:
+        rows["held out"] = "pairs" if task == "norman" else "cell types"
+    summary = rows.groupby(["held out", "model"])[SCORES].mean().round(3)
+    summary["n"] = rows.groupby(["held out", "model"]).size()
+    return summary.reset_index().to_markdown(index=False)
+
+
+def main() -> None:
+    """Print the tables of every task with prior runs."""
+    print("# The condition prior (`condition_prior=True`), seed 0\n")
+    for task in REFERENCES:
+        text = table(task)
+        if text is not None:
+            print(f"## {task}\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
