@@ -96,3 +96,19 @@ def test_control_pool_means_are_the_mean_of_the_cells_each_context_draws_from():
     torch.testing.assert_close(
         pool.means(), torch.tensor([[1.0, 2.0], [10.0, 10.0], [4.0, 14.0 / 3.0]])
     )
+
+
+def test_a_share_of_targets_read_the_second_variant_with_its_own_shift():
+    make = builder()
+    # conditions 0, 1; their variants as if unmeasured are rows 2, 3
+    make.source_shift = torch.tensor([[0.0, 0.0], [0.0, 0.0], [100.0, 0.0], [100.0, 0.0]])
+    make.as_if_unmeasured_rate = 0.5
+    seen = []
+    for seed in range(20):
+        batch = make(np.arange(6), torch.Generator().manual_seed(seed))
+        sources = batch["states"][:, 0, 0]
+        as_if = batch["condition"] >= 2
+        assert ((sources[:, 0] > 50) == as_if).all()  # the variant's shift, and only it
+        torch.testing.assert_close(batch["states"][:, -1, 0].sum(), make.states.sum())
+        seen.append(as_if.float().mean())
+    assert 0.35 < float(np.mean(seen)) < 0.65

@@ -13,7 +13,8 @@ import torch
 
 import calmflow_sc as cfs
 from calmflow_sc import CaLMFlowPerturb
-from calmflow_sc.module._prior import training_prompts, without_codes
+from calmflow_sc.module import source_shifts
+from calmflow_sc.module._prior import training_prompts
 from helpers import TINY_MODEL, gen_adata, setup, trained_model
 
 CONDITIONS = ("control", "IFNB", "TNF", "IL4", "IFNB+TNF")
@@ -45,39 +46,42 @@ def test_prior_needs_component_codes():
 
 def test_training_stores_effects_and_the_prompt_table_reads_the_priors(anchored):
     model, _, _ = anchored
-    prior = model.module.condition_prior
+    module = model.module
+    prior = module.condition_prior
     assert prior.is_fitted
     n = prior.n_features
-    torch.testing.assert_close(model.module.prompt_inputs[:, -n:], prior.priors)
-    # the flows start from the controls moved by the prior
-    shift = model.module.prior_shift(model.module.prompt_inputs)
-    torch.testing.assert_close(shift, prior.priors[:, : model.module.n_components])
+    torch.testing.assert_close(module.prompt_inputs[:, -n:], prior.table_features())
+    # the flows start from the controls moved by the prior of the variant they read
+    shifts = source_shifts(module)
+    n_rows = len(module.prompt_inputs)
+    measured = prior.counts > 0
+    torch.testing.assert_close(shifts[:n_rows][measured], prior.effects[measured])
+    torch.testing.assert_close(shifts[n_rows:], prior.priors[:, : module.n_components])
 
 
-def test_training_reads_some_singles_without_their_codes(anchored):
+def test_training_reads_conditions_as_measured_or_as_if_unmeasured(anchored):
     model, _, _ = anchored
     module = model.module
-    singles = torch.nonzero(module.single_rows).ravel()
-    pairs = torch.nonzero(~module.single_rows & (module.condition_prior.counts > 0)).ravel()
-    condition = torch.cat([singles.repeat(50), pairs.repeat(50)])
-    module.train()
-    torch.manual_seed(1)
+    n_rows = len(module.prompt_inputs)
+    condition = torch.arange(2 * n_rows)
     inputs, _, rows = training_prompts(module, condition)
-    module.eval()
     read = inputs[rows]
-    dropped = (read == without_codes(module, module.prompt_inputs)[condition]).all(1)
-    dropped &= ~(read == module.prompt_inputs[condition]).all(1)
-    n_singles = len(singles) * 50
-    assert 0.3 < dropped[:n_singles].float().mean() < 0.7
-    assert not dropped[n_singles:].any()  # pairs keep their codes
-    inputs, _, rows = training_prompts(module, condition)  # evaluation: nothing dropped
-    torch.testing.assert_close(inputs[rows], module.prompt_inputs[condition])
+    torch.testing.assert_close(read[:n_rows], module.prompt_inputs)
+    as_if = read[n_rows:]
+    n = module.condition_prior.n_features
+    torch.testing.assert_close(as_if[:, -n:], module.condition_prior.priors)
+    codes = slice(-module.n_perturbation_features, -n - 1)
+    singles = module.single_rows
+    assert (as_if[singles, codes] == 0).all()  # single perturbations lose their code
+    torch.testing.assert_close(as_if[~singles, codes], module.prompt_inputs[~singles, codes])
+    text = slice(0, -module.n_perturbation_features)  # the context's tokens stay
+    torch.testing.assert_close(as_if[:, text], module.prompt_inputs[:, text])
 
 
 def test_predict_records_support_and_warns_about_low_support(anchored):
     model, _, controls = anchored
     model.predict(controls, "IFNB+TNF", key_added="seen")  # measured in every cell type
-    assert set(controls.uns["seen_params"]["support"]["kind"]) == {"context"}
+    assert set(controls.uns["seen_params"]["support"]["kind"]) == {"measured"}
     model.predict(controls, "TNF+IL4", key_added="pair")  # never measured
     record = controls.uns["pair_params"]["support"]
     assert set(record["kind"]) == {"combination"}

@@ -53,9 +53,9 @@ def fitted(knowledge: ComponentKnowledge | None = None) -> ConditionPrior:
     return prior
 
 
-def ask(prior: ConditionPrior, perturbation: str, cell_type: str, stored: bool = True):
+def ask(prior: ConditionPrior, perturbation: str, cell_type: str, measured: bool = True):
     estimate = prior.estimate(
-        pd.DataFrame({"condition": [perturbation], "t": [cell_type]}), stored=stored
+        pd.DataFrame({"condition": [perturbation], "t": [cell_type]}), measured=measured
     )
     return estimate.effects[0], estimate.support[0], estimate.kinds[0], estimate.neighbours[0]
 
@@ -78,8 +78,11 @@ def test_a_condition_measured_in_other_contexts_takes_its_effect_there():
     effect, support, kind, _ = ask(fitted(), "C", "t2")
     np.testing.assert_allclose(effect, EFFECTS[("C", "t1")], atol=1e-6)
     assert (support, kind) == (1.0, "context")
-    # A in t1 is formed as if unmeasured there: its effect in t2
-    effect, _, kind, _ = ask(fitted(), "A", "t1")
+    # A was measured in t1: its own effect, or as if unmeasured there, its effect in t2
+    effect, support, kind, _ = ask(fitted(), "A", "t1")
+    np.testing.assert_allclose(effect, EFFECTS[("A", "t1")], atol=1e-6)
+    assert (support, kind) == (1.0, "measured")
+    effect, _, kind, _ = ask(fitted(), "A", "t1", measured=False)
     np.testing.assert_allclose(effect, EFFECTS[("A", "t2")], atol=1e-6)
     assert kind == "context"
 
@@ -128,14 +131,21 @@ def test_knowledge_places_an_unmeasured_component_near_its_neighbours():
     assert (pair_support, pair_kind) == (pytest.approx(support), "knowledge")
 
 
-def test_measured_conditions_keep_their_stored_prior_when_knowledge_is_added():
+def test_the_table_reads_measured_effects_and_stores_as_if_unmeasured_priors():
     prior = fitted()
+    space = prior.space
+    table = space.table()
+    as_if = prior.features(prior.estimate(table, measured=False))
+    torch.testing.assert_close(prior.priors, as_if)
+    features = prior.table_features()
+    measured = prior.counts > 0
+    torch.testing.assert_close(features[~measured], as_if[~measured])
+    torch.testing.assert_close(features[measured, :D], prior.effects[measured])
+    assert (features[measured, D : D + 2] == 1.0).all()  # support 1, kind "measured"
+    # knowledge added later leaves a measured condition's prior as it is
     before = ask(prior, "A+B", "t1")
     prior.knowledge.add(embeddings=embeddings({"A": [1.0, 0.0], "B": [0.0, 1.0], "C": [1, 1]}))
-    after = ask(prior, "A+B", "t1")
-    np.testing.assert_array_equal(before[0], after[0])
-    # a fresh estimate of the measured pair is the same here (its singles were measured)
-    np.testing.assert_allclose(ask(prior, "A+B", "t1", stored=False)[0], before[0], atol=1e-6)
+    np.testing.assert_array_equal(ask(prior, "A+B", "t1")[0], before[0])
 
 
 def test_features_pack_effect_support_and_kind():
@@ -143,4 +153,4 @@ def test_features_pack_effect_support_and_kind():
     features = prior.features(prior.estimate(pd.DataFrame({"condition": ["D"], "t": ["t1"]})))
     assert features.shape == (1, prior.n_features)
     assert features[0, D] == 0.0  # support
-    assert features[0, D + 1 :].tolist() == [0.0, 0.0, 0.0, 1.0]  # kind "mean"
+    assert features[0, D + 1 :].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # kind "mean"

@@ -46,9 +46,13 @@ class SequenceBuilder:
         Coupling of every target with the control pool (:meth:`Coupling.fit`); ``None``
         pairs within each minibatch.
     source_shift
-        A shift of the sources of each condition, ``(n_conditions, D)`` (its prior effect);
-        the pairing is unchanged by it (a shift common to a condition's sources changes no
-        optimal transport plan).
+        A shift of the sources of each condition, ``(n_conditions, D)`` (its prior effect),
+        or of each of its two variants, ``(2 n_conditions, D)``, with
+        ``as_if_unmeasured_rate``; the pairing is unchanged by it (a shift common to a
+        condition's sources changes no optimal transport plan).
+    as_if_unmeasured_rate
+        The share of targets whose sequence reads its condition's second variant (row
+        ``condition + n_conditions``: as if unmeasured), drawn per target.
     """
 
     states: torch.Tensor
@@ -60,6 +64,7 @@ class SequenceBuilder:
     path_sigma: float = 0.0
     coupling: Coupling | None = None
     source_shift: torch.Tensor | None = None
+    as_if_unmeasured_rate: float = 0.0
 
     def __call__(
         self, cells: np.ndarray, generator: torch.Generator | None = None
@@ -82,6 +87,10 @@ class SequenceBuilder:
         cells = np.asarray(cells, dtype=np.int64)
         target = self.states[torch.as_tensor(cells)]
         conditions = self.conditions[cells]
+        rows = conditions  # the prompt row of each sequence: its condition, or its variant
+        if self.as_if_unmeasured_rate > 0:
+            drawn = torch.rand(len(cells), generator=generator) < self.as_if_unmeasured_rate
+            rows = conditions + (len(self.source_shift) // 2) * drawn.numpy()
         if self.pool is not None and self.coupling is not None:
             source = self.pool.states[torch.as_tensor(self.coupling.sample(cells, generator))]
         elif self.pool is not None:
@@ -90,11 +99,11 @@ class SequenceBuilder:
         else:
             source = torch.randn(target.shape, generator=generator)
         if self.source_shift is not None:
-            source = source + self.source_shift[torch.as_tensor(conditions)]
+            source = source + self.source_shift[torch.as_tensor(rows)]
         paths = sample_paths(source, target, self.n_steps, self.path_sigma, generator)
         seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
-        packed = pack_trajectories(conditions, self.n_trajectories, np.random.default_rng(seed))
+        packed = pack_trajectories(rows, self.n_trajectories, np.random.default_rng(seed))
         return {
             "states": paths[torch.as_tensor(packed)].transpose(1, 2).contiguous(),
-            "condition": torch.as_tensor(conditions[packed[:, 0]], dtype=torch.long),
+            "condition": torch.as_tensor(rows[packed[:, 0]], dtype=torch.long),
         }

@@ -159,15 +159,15 @@ class CaLMFlowPerturb(
         (:meth:`add_perturbation_knowledge`).
     condition_prior
         With ``prompt_encoder="components"``: anchor every condition to what the measured
-        effects say about it (:class:`~calmflow_sc.nn.ConditionPrior`). Its prior effect is
-        its own effect in other cell types, else the sum of its components' measured
-        effects, else, for a component never measured alone, the effects of the measured
-        components with the most similar knowledge, shrunk toward their mean by an amount
-        chosen by leave-one-out. Each flow starts from its control cell moved by the prior,
-        and the prompt reads the prior, its support and its kind, so that the network
-        learns what the prior misses and how far to trust it. In training each condition's
-        prior is formed as if it had not been measured. Predictions record each condition's
-        prior in ``uns[key_added + "_params"]["support"]``.
+        effects say about it (:class:`~calmflow_sc.nn.ConditionPrior`): a measured
+        condition's own effect; else its effect in other cell types, else the sum of its
+        components' measured effects, else, for a component never measured alone, the
+        effects of the measured components with the most similar knowledge, shrunk toward
+        their mean by an amount chosen by leave-one-out. Each flow starts from its control
+        cell moved by the prior, and the prompt reads the prior's support and kind. In
+        training half of the sequences read their condition as if it had never been
+        measured, so that the network learns to complete each kind of prior. Predictions
+        record each condition's prior in ``uns[key_added + "_params"]["support"]``.
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing

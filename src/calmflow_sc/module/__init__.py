@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ._layout import SequenceLayout
 from ._module import CaLMFlowModule
+from ._prior import AS_IF_UNMEASURED_RATE, source_shifts
 from ._rollout import next_state, rollout
 from ._sequences import sequence_hidden, whole_sequence_hidden
 
 __all__ = [
+    "AS_IF_UNMEASURED_RATE",
     "CaLMFlowModule",
     "SequenceLayout",
     "next_state",
     "rollout",
     "sequence_hidden",
+    "source_shifts",
     "whole_sequence_hidden",
 ]

@@ -110,8 +110,8 @@ class CaLMFlowModule(BaseModuleClass):
         Prior effects of conditions (``"components"``), kept with the weights: the last
         perturbation features, and every flow starts from its source moved by its prior.
     single_rows
-        Which rows of the prompt table are single perturbations (their codes are dropped at
-        random in training with a prior, see ``module/_prior.py``).
+        Which rows of the prompt table are single perturbations (read without their codes
+        as if unmeasured, see ``module/_prior.py``).
     """
 
     def __init__(

@@ -1,4 +1,13 @@
-"""The condition prior inside the module: its columns of the prompt table and code dropout."""
+"""The condition prior inside the module: its columns of the prompt table, read and shifted.
+
+The prompt table has two variants of every registered condition when the model has a prior:
+row ``r`` reads the condition as predicted (a measured condition's own effect as prior, its
+components' codes), row ``r + n_rows`` as if it had never been measured (its as-if-unmeasured
+prior, and for a single perturbation no code, as a component never measured is read). The
+sequence builder chooses the variant of each training sequence
+(:data:`AS_IF_UNMEASURED_RATE`), so that the network learns to complete a prior of each kind
+and support as it will meet it for conditions never measured.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +18,16 @@ import torch
 if TYPE_CHECKING:
     from ._module import CaLMFlowModule
 
-#: In training, the share of sequences of a single perturbation that are read without the
-#: perturbation's own code (as a component never measured is read): they teach the network to
-#: predict from the prior, its support and kind alone.
-CODE_DROPOUT = 0.5
+#: In training, the share of sequences that read their condition as if it were unmeasured.
+AS_IF_UNMEASURED_RATE = 0.5
 
 
 def refresh_prior_inputs(module: CaLMFlowModule) -> None:
-    """Copy the stored priors of the registered conditions into the module's prompt table."""
+    """Copy the registered conditions' prior features into the module's prompt table."""
     if module.condition_prior is None:
         return
-    priors = module.condition_prior.priors
-    module.prompt_inputs[:, -priors.shape[1] :] = priors.to(module.prompt_inputs.device)
+    features = module.condition_prior.table_features()
+    module.prompt_inputs[:, -features.shape[1] :] = features.to(module.prompt_inputs.device)
 
 
 def prior_shift(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Tensor | None:
@@ -44,13 +51,19 @@ def read_features(module: CaLMFlowModule, features: torch.Tensor) -> torch.Tenso
     return torch.cat([features[:, :start], features[:, start + module.n_components :]], 1)
 
 
-def without_codes(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Tensor:
-    """The prompts with the components' codes zeroed (as unmeasured components are read)."""
-    n_codes = module.n_perturbation_features - 1 - module.condition_prior.n_features
-    start = prompt_inputs.shape[1] - module.n_perturbation_features
-    dropped = prompt_inputs.clone()
-    dropped[:, start : start + n_codes] = 0.0
-    return dropped
+def as_if_unmeasured(module: CaLMFlowModule) -> torch.Tensor:
+    """The prompt table read as if each condition were unmeasured, ``(n_rows, width)``.
+
+    Its as-if-unmeasured prior, and single perturbations without their component's code.
+    """
+    prior = module.condition_prior
+    inputs = module.prompt_inputs.clone()
+    inputs[:, -prior.n_features :] = prior.priors.to(inputs.device)
+    n_codes = module.n_perturbation_features - 1 - prior.n_features
+    start = inputs.shape[1] - module.n_perturbation_features
+    singles = module.single_rows.to(inputs.device)
+    inputs[singles, start : start + n_codes] = 0.0
+    return inputs
 
 
 def training_prompts(
@@ -58,8 +71,8 @@ def training_prompts(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The distinct prompts of a minibatch's sequences and the prompt of each sequence.
 
-    In training with a condition prior, a share ``CODE_DROPOUT`` of the sequences of single
-    perturbations read their prompt without the component's code.
+    ``condition`` indexes the prompt table, or with a prior its two variants (rows from
+    ``n_rows`` on read the condition as if unmeasured).
 
     Returns
     -------
@@ -67,12 +80,14 @@ def training_prompts(
     """
     condition = condition.long().view(-1)
     inputs, mask = module.prompt_inputs, module.prompt_mask
-    if module.training and module.condition_prior is not None:
-        n_rows = len(inputs)
-        drawn = torch.rand(len(condition), device=condition.device) < CODE_DROPOUT
-        dropped = module.single_rows[condition] & drawn
-        condition = condition + dropped.long() * n_rows
-        inputs = torch.cat([inputs, without_codes(module, inputs)])
+    if module.condition_prior is not None:
+        inputs = torch.cat([inputs, as_if_unmeasured(module)])
         mask = torch.cat([mask, mask])
     distinct, rows = torch.unique(condition, return_inverse=True)
     return inputs[distinct], mask[distinct], rows
+
+
+def source_shifts(module: CaLMFlowModule) -> torch.Tensor:
+    """Prior effect of both variants of every registered condition, ``(2 n_rows, D)``."""
+    as_predicted = prior_shift(module, module.prompt_inputs)
+    return torch.cat([as_predicted, module.condition_prior.priors[:, : module.n_components]])

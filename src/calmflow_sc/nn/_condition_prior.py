@@ -13,11 +13,11 @@ from torch import nn
 from ..data import ConditionSpace
 from ._component_knowledge import ComponentKnowledge
 
-#: How a prior was formed, in the order of its one-hot code among the prior features:
-#: the condition's own effect in other contexts; the sum of its components' measured
-#: effects; with a component estimated from its knowledge; or the mean measured effect (no
-#: knowledge to tell components apart).
-PRIOR_KINDS = ("context", "combination", "knowledge", "mean")
+#: How a prior was formed, in the order of its one-hot code among the prior features: the
+#: condition's own measured effect; its own effect in other contexts; the sum of its
+#: components' measured effects; with a component estimated from its knowledge; or the mean
+#: measured effect (no knowledge to tell components apart).
+PRIOR_KINDS = ("measured", "context", "combination", "knowledge", "mean")
 #: Temperatures of the similarity softmax that the leave-one-out chooses among.
 PRIOR_TEMPERATURES = (0.03, 0.1, 0.3)
 #: How many nearest measured components a support record lists.
@@ -52,8 +52,10 @@ class PriorEstimate:
 class ConditionPrior(nn.Module):
     r"""The prior effect of any condition, from the effects measured in training.
 
-    A condition's prior is formed as if the condition had never been measured: its own
-    effect in other contexts (cell types, covariates) when it was measured there
+    A condition measured in training has its own mean effect as prior (``"measured"``). The
+    prior of any other condition, and the *as-if-unmeasured* prior of a measured one (what
+    training teaches the network to complete), is formed without the condition's own
+    measurement: its own effect in other contexts (cell types, covariates) when it was measured there
     (``"context"``); else the sum of its components' effects, each measured alone
     (``"combination"``) or, for a component not measured alone (the condition itself when it
     is a single), estimated from the components measured alone with the most similar
@@ -63,9 +65,9 @@ class ConditionPrior(nn.Module):
     Doses are pooled: a component's effect is the mean over its measured doses.
 
     The measured effects (each registered condition's mean state minus its context's
-    control mean) and the priors of the registered conditions at the end of training are
-    buffers, saved with the weights; a measured condition keeps its stored prior, so that
-    knowledge added later does not change its predictions.
+    control mean) and the as-if-unmeasured priors of the registered conditions are buffers,
+    saved with the weights; knowledge added later changes the priors of unmeasured
+    conditions only.
 
     Parameters
     ----------
@@ -135,7 +137,19 @@ class ConditionPrior(nn.Module):
         self.effects.copy_(torch.where(measured[:, None], effects, 0.0).float().to(device))
         self.counts.copy_(torch.as_tensor(np.where(measured.numpy(), counts, 0)).to(device))
         table = self.space.table()
-        self.priors.copy_(self.features(self.estimate(table, stored=False)).to(device))
+        self.priors.copy_(self.features(self.estimate(table, measured=False)).to(device))
+
+    def table_features(self) -> torch.Tensor:
+        """Prior features of every registered condition as predicted: ``(n_rows, n_features)``.
+
+        A measured condition's own effect, else its as-if-unmeasured prior.
+        """
+        measured = self.counts > 0
+        own = torch.zeros_like(self.priors)
+        own[:, : self.n_components] = self.effects
+        own[:, self.n_components] = 1.0
+        own[:, self.n_components + 1 + PRIOR_KINDS.index("measured")] = 1.0
+        return torch.where(measured[:, None], own, self.priors)
 
     # ------------------------------------------------------------------ features
     def features(self, estimate: PriorEstimate) -> torch.Tensor:
@@ -149,37 +163,33 @@ class ConditionPrior(nn.Module):
             dtype=torch.float32,
         )
 
-    def estimate(self, conditions: pd.DataFrame, stored: bool = True) -> PriorEstimate:
+    def estimate(self, conditions: pd.DataFrame, measured: bool = True) -> PriorEstimate:
         """The prior of every row of ``conditions`` (the prompt builder's columns).
 
-        With ``stored``, a condition measured in training gets the prior stored at the end of
-        training (its effect, support and kind; no neighbours are listed for it).
+        With ``measured``, a condition measured in training gets its own effect (kind
+        ``"measured"``); otherwise every prior is formed as if its condition were unmeasured.
         """
         keys = self.space.builder
         rows = self.space.condition_rows(conditions)
         codes = self.space.context_codes(conditions)
         contexts = self.space.context_index(codes.numpy()) if codes is not None else None
         counts = self.counts.cpu().numpy()
-        measured = self._measured_singles()
-        choice = self._loo_choice(measured)
+        effects_table = self.effects.cpu().numpy()
+        singles = self._measured_singles()
+        choice = self._loo_choice(singles)
         effects = np.zeros((len(conditions), self.n_components), dtype=np.float32)
         support = np.ones(len(conditions), dtype=np.float32)
         kinds, neighbours = [], []
         perturbations = conditions[keys.perturbation_key].astype(str).tolist()
         for i, perturbation in enumerate(perturbations):
-            if stored and rows[i] >= 0 and counts[rows[i]] > 0:
-                stored_row = self.priors[rows[i]].cpu().numpy()
-                effects[i], support[i] = (
-                    stored_row[: self.n_components],
-                    stored_row[self.n_components],
-                )
-                flags = stored_row[self.n_components + 1 :]
-                kinds.append(PRIOR_KINDS[int(flags.argmax())] if flags.any() else "")
+            if measured and rows[i] >= 0 and counts[rows[i]] > 0:
+                effects[i] = effects_table[rows[i]]
+                kinds.append("measured")
                 neighbours.append({})
                 continue
             context = int(contexts[i]) if contexts is not None else -1
             effect, support[i], kind, used = self._one(
-                perturbation, int(rows[i]), context, measured, choice
+                perturbation, int(rows[i]), context, singles, choice
             )
             effects[i] = effect
             kinds.append(kind)
