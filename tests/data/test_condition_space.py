@@ -196,12 +196,3 @@ def test_condition_rows_of_obs_and_unregistered_values():
     ]
     rows = conditions.condition_rows(obs)
     np.testing.assert_array_equal(rows, [first[0], second[0], -1, -1])
-
-
-def test_single_rows_mark_the_rows_of_one_component_perturbations():
-    conditions = space()
-    singles = conditions.single_rows()
-    assert singles.shape == (conditions.n_conditions,)
-    table = conditions.table()
-    expected = table["condition"].isin(["IFNB"]).to_numpy()  # control has none, TNF+IFNB two
-    np.testing.assert_array_equal(singles.numpy(), expected)

@@ -100,9 +100,9 @@ def test_control_pool_means_are_the_mean_of_the_cells_each_context_draws_from():
 
 def test_a_share_of_targets_read_the_second_variant_with_its_own_shift():
     make = builder()
-    # conditions 0, 1; their variants as if unmeasured are rows 2, 3
+    # conditions 0, 1; their second variants are rows 2, 3
     make.source_shift = torch.tensor([[0.0, 0.0], [0.0, 0.0], [100.0, 0.0], [100.0, 0.0]])
-    make.as_if_unmeasured_rate = 0.5
+    make.variant_weights = (0.5, 0.5)
     seen = []
     for seed in range(20):
         batch = make(np.arange(6), torch.Generator().manual_seed(seed))

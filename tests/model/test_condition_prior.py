@@ -56,26 +56,38 @@ def test_training_stores_effects_and_the_prompt_table_reads_the_priors(anchored)
     n_rows = len(module.prompt_inputs)
     measured = prior.counts > 0
     torch.testing.assert_close(shifts[:n_rows][measured], prior.effects[measured])
-    torch.testing.assert_close(shifts[n_rows:], prior.priors[:, : module.n_components])
+    d = module.n_components
+    torch.testing.assert_close(shifts[n_rows : 2 * n_rows], prior.priors[:, :d])
+    torch.testing.assert_close(shifts[2 * n_rows :], prior.partial_priors[:, :d])
 
 
 def test_training_reads_conditions_as_measured_or_as_if_unmeasured(anchored):
     model, _, _ = anchored
     module = model.module
+    prior = module.condition_prior
     n_rows = len(module.prompt_inputs)
-    condition = torch.arange(2 * n_rows)
-    inputs, _, rows = training_prompts(module, condition)
+    inputs, _, rows = training_prompts(module, torch.arange(3 * n_rows))
     read = inputs[rows]
     torch.testing.assert_close(read[:n_rows], module.prompt_inputs)
-    as_if = read[n_rows:]
-    n = module.condition_prior.n_features
-    torch.testing.assert_close(as_if[:, -n:], module.condition_prior.priors)
+    n = prior.n_features
+    table = model.condition_space.table()["condition"].tolist()
     codes = slice(-module.n_perturbation_features, -n - 1)
-    singles = module.single_rows
-    assert (as_if[singles, codes] == 0).all()  # single perturbations lose their code
-    torch.testing.assert_close(as_if[~singles, codes], module.prompt_inputs[~singles, codes])
-    text = slice(0, -module.n_perturbation_features)  # the context's tokens stay
-    torch.testing.assert_close(as_if[:, text], module.prompt_inputs[:, text])
+    names = model.condition_prompts.trained_components
+    for variant, priors in ((1, prior.priors), (2, prior.partial_priors)):
+        as_if = read[variant * n_rows : (variant + 1) * n_rows]
+        torch.testing.assert_close(as_if[:, -n:], priors)
+        text = slice(0, -module.n_perturbation_features)  # the context's tokens stay
+        torch.testing.assert_close(as_if[:, text], module.prompt_inputs[:, text])
+        for row, perturbation in enumerate(table):
+            kept = {names[i] for i in torch.nonzero(as_if[row, codes]).ravel().tolist()}
+            parts = perturbation.split("+") if perturbation != "control" else []
+            lost = parts if len(parts) == 1 else parts[:1] if variant == 2 else []
+            assert kept == set(parts) - set(lost), (variant, perturbation)
+    # the partial variant of a measured pair: its first component from knowledge
+    row = table.index("IFNB+TNF")
+    kinds = prior.partial_priors[:, prior.n_components + 1 :]
+    assert kinds[row].argmax() in (3, 4)  # "knowledge" or "mean"
+    assert prior.priors[row, prior.n_components + 1 :].argmax() in (1, 2)  # context, pair
 
 
 def test_predict_records_support_and_warns_about_low_support(anchored):

@@ -27,12 +27,7 @@ from ._doses import (
     format_doses,
     parse_doses,
 )
-from ._labels import (
-    canonical_label,
-    has_empty_component,
-    join_components,
-    perturbation_components,
-)
+from ._labels import canonical_label, has_empty_component, join_components
 from ._prompts import PromptBuilder
 
 
@@ -169,13 +164,6 @@ class ConditionSpace:
         return condition_table(
             self.builder, self.perturbations, self.cell_types, self.covariates, self.doses
         )
-
-    def single_rows(self) -> torch.Tensor:
-        """Which rows of :meth:`table` hold a single perturbation (one component), ``bool``."""
-        control = self.builder.control_value
-        single = [len(perturbation_components(p, control)) == 1 for p in self.perturbations]
-        per_perturbation = self.n_conditions // max(len(self.perturbations), 1)
-        return torch.as_tensor(single).repeat_interleave(per_perturbation)
 
     # ------------------------------------------------------------------ the index
     def context_index(self, codes: np.ndarray) -> np.ndarray:

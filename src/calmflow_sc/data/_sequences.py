@@ -47,12 +47,12 @@ class SequenceBuilder:
         pairs within each minibatch.
     source_shift
         A shift of the sources of each condition, ``(n_conditions, D)`` (its prior effect),
-        or of each of its two variants, ``(2 n_conditions, D)``, with
-        ``as_if_unmeasured_rate``; the pairing is unchanged by it (a shift common to a
-        condition's sources changes no optimal transport plan).
-    as_if_unmeasured_rate
-        The share of targets whose sequence reads its condition's second variant (row
-        ``condition + n_conditions``: as if unmeasured), drawn per target.
+        or of each of its ``V`` variants, ``(V n_conditions, D)``, with ``variant_weights``;
+        the pairing is unchanged by it (a shift common to a condition's sources changes no
+        optimal transport plan).
+    variant_weights
+        The probability of each variant of a condition (e.g. read as measured or as if
+        unmeasured), drawn per target: its sequence reads row ``condition + v n_conditions``.
     """
 
     states: torch.Tensor
@@ -64,7 +64,7 @@ class SequenceBuilder:
     path_sigma: float = 0.0
     coupling: Coupling | None = None
     source_shift: torch.Tensor | None = None
-    as_if_unmeasured_rate: float = 0.0
+    variant_weights: tuple[float, ...] | None = None
 
     def __call__(
         self, cells: np.ndarray, generator: torch.Generator | None = None
@@ -88,9 +88,10 @@ class SequenceBuilder:
         target = self.states[torch.as_tensor(cells)]
         conditions = self.conditions[cells]
         rows = conditions  # the prompt row of each sequence: its condition, or its variant
-        if self.as_if_unmeasured_rate > 0:
-            drawn = torch.rand(len(cells), generator=generator) < self.as_if_unmeasured_rate
-            rows = conditions + (len(self.source_shift) // 2) * drawn.numpy()
+        if self.variant_weights is not None:
+            weights = torch.as_tensor(self.variant_weights, dtype=torch.float64)
+            drawn = torch.multinomial(weights, len(cells), replacement=True, generator=generator)
+            rows = conditions + (len(self.source_shift) // len(weights)) * drawn.numpy()
         if self.pool is not None and self.coupling is not None:
             source = self.pool.states[torch.as_tensor(self.coupling.sample(cells, generator))]
         elif self.pool is not None:

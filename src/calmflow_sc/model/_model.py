@@ -340,7 +340,9 @@ class CaLMFlowPerturb(
             knowledge=knowledge,
             n_perturbation_features=self.condition_prompts.n_perturbation_features,
             condition_prior=self.condition_prompts.prior,
-            single_rows=self.condition_space.single_rows(),
+            as_if_codes=self.condition_prompts.as_if_unmeasured_codes(
+                self.condition_space.table()[self.prompt_builder.perturbation_key].tolist()
+            ),
         )
         # the encoder reads the knowledge the module keeps with its weights
         self.condition_prompts.knowledge = self.module.knowledge

@@ -17,7 +17,7 @@ from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
 from .._saving import read_manifest, read_saved_model, read_training_state
 from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
-from ..module import AS_IF_UNMEASURED_RATE, source_shifts
+from ..module import VARIANT_WEIGHTS, source_shifts
 from ..train import (
     EpochProgressBar,
     InterruptionRecorder,
@@ -67,11 +67,11 @@ class TrainingMixin:
         controls = np.flatnonzero(is_control)
         controls = controls[bounded_per_context(contexts[controls], CONTROL_POOL_MAX_PER_CONTEXT)]
         module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
-        source_shift, as_if_rate = None, 0.0
+        source_shift, variant_weights = None, None
         if module.condition_prior is not None:
             module.condition_prior.fit(states, conditions, module.control_pool.means())
             module.refresh_prior_inputs()
-            source_shift, as_if_rate = source_shifts(module).cpu(), AS_IF_UNMEASURED_RATE
+            source_shift, variant_weights = source_shifts(module).cpu(), VARIANT_WEIGHTS
         targets = np.flatnonzero(~is_control) if module.source == "control" else None
         coupling = None
         if targets is not None and self.pairing == "condition":
@@ -93,7 +93,7 @@ class TrainingMixin:
             path_sigma=module.path_sigma,
             coupling=coupling,
             source_shift=source_shift,
-            as_if_unmeasured_rate=as_if_rate,
+            variant_weights=variant_weights,
         )
         if targets is not None:
             return builder, targets

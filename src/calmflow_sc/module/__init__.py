@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ._layout import SequenceLayout
 from ._module import CaLMFlowModule
-from ._prior import AS_IF_UNMEASURED_RATE, source_shifts
+from ._prior import VARIANT_WEIGHTS, source_shifts
 from ._rollout import next_state, rollout
 from ._sequences import sequence_hidden, whole_sequence_hidden
 
 __all__ = [
-    "AS_IF_UNMEASURED_RATE",
+    "VARIANT_WEIGHTS",
     "CaLMFlowModule",
     "SequenceLayout",
     "next_state",

@@ -109,9 +109,9 @@ class CaLMFlowModule(BaseModuleClass):
     condition_prior
         Prior effects of conditions (``"components"``), kept with the weights: the last
         perturbation features, and every flow starts from its source moved by its prior.
-    single_rows
-        Which rows of the prompt table are single perturbations (read without their codes
-        as if unmeasured, see ``module/_prior.py``).
+    as_if_codes
+        The codes each row of the prompt table loses when read as if unmeasured, ``(2,
+        rows, n_codes)`` (see ``module/_prior.py``).
     """
 
     def __init__(
@@ -137,7 +137,7 @@ class CaLMFlowModule(BaseModuleClass):
         knowledge: ComponentKnowledge | None = None,
         n_perturbation_features: int = 0,
         condition_prior: ConditionPrior | None = None,
-        single_rows: torch.Tensor | None = None,
+        as_if_codes: torch.Tensor | None = None,
     ):
         super().__init__()
         check_choice("prompt_encoder", prompt_encoder, PROMPT_ENCODERS)
@@ -194,9 +194,9 @@ class CaLMFlowModule(BaseModuleClass):
                 prompt_inputs.shape[1], self.n_prompt_tokens * hidden_size
             )
         self.condition_prior = condition_prior if prompt_encoder == "components" else None
-        if single_rows is None:
-            single_rows = torch.zeros(len(prompt_inputs), dtype=torch.bool)
-        self.register_buffer("single_rows", single_rows.bool(), persistent=False)
+        if as_if_codes is None:
+            as_if_codes = torch.zeros(2, len(prompt_inputs), 0, dtype=torch.bool)
+        self.register_buffer("as_if_codes", as_if_codes.bool(), persistent=False)
         # fitted on the training cells: saved, resized on load
         self.register_buffer("control_states", torch.zeros(0, n_components))
         self.register_buffer("control_start", torch.zeros(self.n_contexts, dtype=torch.long))

@@ -1,12 +1,15 @@
 """The condition prior inside the module: its columns of the prompt table, read and shifted.
 
-The prompt table has two variants of every registered condition when the model has a prior:
-row ``r`` reads the condition as predicted (a measured condition's own effect as prior, its
-components' codes), row ``r + n_rows`` as if it had never been measured (its as-if-unmeasured
-prior, and for a single perturbation no code, as a component never measured is read). The
-sequence builder chooses the variant of each training sequence
-(:data:`AS_IF_UNMEASURED_RATE`), so that the network learns to complete a prior of each kind
-and support as it will meet it for conditions never measured.
+The prompt table has three variants of every registered condition when the model has a
+prior: row ``r`` reads the condition as predicted (a measured condition's own effect as prior,
+its components' codes); row ``r + n_rows`` as if it had never been measured (its
+as-if-unmeasured prior, and for a single perturbation no code, as a component never measured is
+read); row ``r + 2 n_rows`` as if a combination's first component had never been measured (its
+prior from that component's knowledge neighbours plus the measured partners, without that
+component's code), the situation of a pair with a gene never measured. The sequence builder
+chooses the variant of each training sequence (:data:`VARIANT_WEIGHTS`), so that the network
+learns to complete a prior of each kind and support as it will meet it for conditions never
+measured.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import torch
 if TYPE_CHECKING:
     from ._module import CaLMFlowModule
 
-#: In training, the share of sequences that read their condition as if it were unmeasured.
-AS_IF_UNMEASURED_RATE = 0.5
+#: In training, the share of sequences that read their condition as measured, as if unmeasured,
+#: and as if a combination's first component were unmeasured.
+VARIANT_WEIGHTS = (0.5, 0.25, 0.25)
 
 
 def refresh_prior_inputs(module: CaLMFlowModule) -> None:
@@ -51,18 +55,20 @@ def read_features(module: CaLMFlowModule, features: torch.Tensor) -> torch.Tenso
     return torch.cat([features[:, :start], features[:, start + module.n_components :]], 1)
 
 
-def as_if_unmeasured(module: CaLMFlowModule) -> torch.Tensor:
-    """The prompt table read as if each condition were unmeasured, ``(n_rows, width)``.
+def as_if_unmeasured(module: CaLMFlowModule, variant: int) -> torch.Tensor:
+    """The prompt table read as if unmeasured, ``(n_rows, width)``.
 
-    Its as-if-unmeasured prior, and single perturbations without their component's code.
+    ``variant`` 1: every condition's as-if-unmeasured prior, single perturbations without
+    their code; 2: combinations as if their first component were unmeasured.
     """
     prior = module.condition_prior
     inputs = module.prompt_inputs.clone()
-    inputs[:, -prior.n_features :] = prior.priors.to(inputs.device)
+    priors = prior.priors if variant == 1 else prior.partial_priors
+    inputs[:, -prior.n_features :] = priors.to(inputs.device)
     n_codes = module.n_perturbation_features - 1 - prior.n_features
     start = inputs.shape[1] - module.n_perturbation_features
-    singles = module.single_rows.to(inputs.device)
-    inputs[singles, start : start + n_codes] = 0.0
+    codes = inputs[:, start : start + n_codes]
+    codes[module.as_if_codes[variant - 1].to(inputs.device)] = 0.0
     return inputs
 
 
@@ -71,8 +77,7 @@ def training_prompts(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The distinct prompts of a minibatch's sequences and the prompt of each sequence.
 
-    ``condition`` indexes the prompt table, or with a prior its two variants (rows from
-    ``n_rows`` on read the condition as if unmeasured).
+    ``condition`` indexes the prompt table, or with a prior its three variants.
 
     Returns
     -------
@@ -81,13 +86,14 @@ def training_prompts(
     condition = condition.long().view(-1)
     inputs, mask = module.prompt_inputs, module.prompt_mask
     if module.condition_prior is not None:
-        inputs = torch.cat([inputs, as_if_unmeasured(module)])
-        mask = torch.cat([mask, mask])
+        inputs = torch.cat([inputs, as_if_unmeasured(module, 1), as_if_unmeasured(module, 2)])
+        mask = torch.cat([mask, mask, mask])
     distinct, rows = torch.unique(condition, return_inverse=True)
     return inputs[distinct], mask[distinct], rows
 
 
 def source_shifts(module: CaLMFlowModule) -> torch.Tensor:
-    """Prior effect of both variants of every registered condition, ``(2 n_rows, D)``."""
+    """Prior effect of the three variants of every registered condition, ``(3 n_rows, D)``."""
+    prior, n = module.condition_prior, module.n_components
     as_predicted = prior_shift(module, module.prompt_inputs)
-    return torch.cat([as_predicted, module.condition_prior.priors[:, : module.n_components]])
+    return torch.cat([as_predicted, prior.priors[:, :n], prior.partial_priors[:, :n]])

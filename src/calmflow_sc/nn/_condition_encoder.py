@@ -145,6 +145,22 @@ class ConditionPromptEncoder:
         weights[candidates] = torch.softmax(similarity / NEIGHBOUR_TEMPERATURE, dim=0)
         return weights
 
+    def as_if_unmeasured_codes(self, perturbations: Sequence[str]) -> torch.Tensor:
+        """The codes each perturbation loses when read as if unmeasured, ``(2, n, n_codes)``.
+
+        First: a single perturbation's own code (a combination keeps its codes); second: also
+        a combination's first component's code (:meth:`ConditionPrior.estimate`, ``partial``).
+        """
+        code_of = {name: i for i, name in enumerate(self.trained_components)}
+        masks = torch.zeros(2, len(perturbations), self.n_codes, dtype=torch.bool)
+        for row, perturbation in enumerate(perturbations):
+            parts = [part for part in self.components(perturbation) if part in code_of]
+            if len(self.components(perturbation)) == 1 and parts:
+                masks[:, row, code_of[parts[0]]] = True
+            elif len(parts) > 1:
+                masks[1, row, code_of[self.components(perturbation)[0]]] = True
+        return masks
+
     def unknown_components(self, perturbations: Sequence[str]) -> list[str]:
         """Components that are neither trained nor described, in order of appearance."""
         trained = set(self.trained_components)

@@ -65,7 +65,8 @@ class ConditionPrior(nn.Module):
     Doses are pooled: a component's effect is the mean over its measured doses.
 
     The measured effects (each registered condition's mean state minus its context's
-    control mean) and the as-if-unmeasured priors of the registered conditions are buffers,
+    control mean) and the as-if-unmeasured priors of the registered conditions (with every
+    component unmeasured, and with a combination's first component unmeasured) are buffers,
     saved with the weights; knowledge added later changes the priors of unmeasured
     conditions only.
 
@@ -101,6 +102,7 @@ class ConditionPrior(nn.Module):
         self.register_buffer("effects", torch.zeros(n_rows, self.n_components))
         self.register_buffer("counts", torch.zeros(n_rows, dtype=torch.long))
         self.register_buffer("priors", torch.zeros(n_rows, self.n_features))
+        self.register_buffer("partial_priors", torch.zeros(n_rows, self.n_features))
 
     @property
     def n_features(self) -> int:
@@ -138,6 +140,8 @@ class ConditionPrior(nn.Module):
         self.counts.copy_(torch.as_tensor(np.where(measured.numpy(), counts, 0)).to(device))
         table = self.space.table()
         self.priors.copy_(self.features(self.estimate(table, measured=False)).to(device))
+        partial = self.estimate(table, measured=False, partial=True)
+        self.partial_priors.copy_(self.features(partial).to(device))
 
     def table_features(self) -> torch.Tensor:
         """Prior features of every registered condition as predicted: ``(n_rows, n_features)``.
@@ -163,11 +167,15 @@ class ConditionPrior(nn.Module):
             dtype=torch.float32,
         )
 
-    def estimate(self, conditions: pd.DataFrame, measured: bool = True) -> PriorEstimate:
+    def estimate(
+        self, conditions: pd.DataFrame, measured: bool = True, partial: bool = False
+    ) -> PriorEstimate:
         """The prior of every row of ``conditions`` (the prompt builder's columns).
 
         With ``measured``, a condition measured in training gets its own effect (kind
-        ``"measured"``); otherwise every prior is formed as if its condition were unmeasured.
+        ``"measured"``); otherwise every prior is formed as if its condition were unmeasured,
+        and with ``partial`` as if a combination's first component had never been measured
+        (alone or in any context), the situation of a pair with a component never measured.
         """
         keys = self.space.builder
         rows = self.space.condition_rows(conditions)
@@ -189,7 +197,7 @@ class ConditionPrior(nn.Module):
                 continue
             context = int(contexts[i]) if contexts is not None else -1
             effect, support[i], kind, used = self._one(
-                perturbation, int(rows[i]), context, singles, choice
+                perturbation, int(rows[i]), context, singles, choice, partial
             )
             effects[i] = effect
             kinds.append(kind)
@@ -197,18 +205,22 @@ class ConditionPrior(nn.Module):
         return PriorEstimate(effects, support, kinds, neighbours)
 
     # ------------------------------------------------------------------ the estimates
-    def _one(self, perturbation, row, context, measured, choice):
-        """Prior effect, support, kind and neighbours of one condition (``row``: its row)."""
+    def _one(self, perturbation, row, context, measured, choice, partial=False):
+        """Prior effect, support, kind and neighbours of one condition (``row``: its row).
+
+        ``partial``: a combination's first component is taken as unmeasured.
+        """
         parts = self.components(perturbation)
         if not parts:
             return np.zeros(self.n_components), 1.0, "", {}
-        elsewhere = self._elsewhere(row, context)
+        partial = partial and len(parts) > 1
+        elsewhere = None if partial else self._elsewhere(row, context)
         if elsewhere is not None:
             return elsewhere, 1.0, "context", {}
         total = np.zeros(self.n_components)
         supports, used, kinds = [], {}, set()
-        for part in parts:
-            if len(parts) > 1 and part in measured:
+        for position, part in enumerate(parts):
+            if len(parts) > 1 and part in measured and not (partial and position == 0):
                 total += self._single_effect(measured[part], context)
                 supports.append(1.0)
                 kinds.add("combination")
