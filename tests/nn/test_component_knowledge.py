@@ -158,3 +158,18 @@ def test_bad_descriptions_get_clear_errors():
         check_descriptions(["A"])
     with pytest.raises(ValueError, match="non-empty text"):
         check_descriptions({"A": "  "})
+
+
+def test_as_if_unmeasured_codes_drop_a_singles_code_and_a_pairs_first_component():
+    from calmflow_sc.data import PromptBuilder
+    from calmflow_sc.nn import ConditionPromptEncoder
+
+    builder = PromptBuilder(perturbation_key="condition", control_value="control")
+    encoder = ConditionPromptEncoder(
+        "components", builder, None, {}, ["control", "A", "B", "A+B", "C+B"]
+    )
+    masks = encoder.as_if_unmeasured_codes(["control", "A", "A+B", "B+A", "C+B", "NEW"])
+    names = encoder.trained_components  # A, B, C
+    lost = [[{names[i] for i in row.nonzero().ravel().tolist()} for row in m] for m in masks]
+    assert lost[0] == [set(), {"A"}, set(), set(), set(), set()]
+    assert lost[1] == [set(), {"A"}, {"A"}, {"B"}, {"C"}, set()]

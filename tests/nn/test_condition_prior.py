@@ -154,3 +154,20 @@ def test_features_pack_effect_support_and_kind():
     assert features.shape == (1, prior.n_features)
     assert features[0, D] == 0.0  # support
     assert features[0, D + 1 :].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # kind "mean"
+
+
+def test_a_partial_prior_takes_a_combinations_first_component_as_unmeasured():
+    prior = fitted()
+    frame = pd.DataFrame({"condition": ["A+B"], "t": ["t1"]})
+    partial = prior.estimate(frame, measured=False, partial=True)
+    # no knowledge: A is the mean of the other measured singles (B, C) in t1, plus B's effect
+    mean_others = np.mean([EFFECTS[("B", "t1")], EFFECTS[("C", "t1")]], axis=0)
+    np.testing.assert_allclose(partial.effects[0], mean_others + EFFECTS[("B", "t1")], atol=1e-6)
+    assert (partial.kinds[0], partial.support[0]) == ("mean", 0.0)
+    # a single is read as if unmeasured either way
+    single = pd.DataFrame({"condition": ["C"], "t": ["t1"]})
+    a = prior.estimate(single, measured=False)
+    b = prior.estimate(single, measured=False, partial=True)
+    np.testing.assert_array_equal(a.effects, b.effects)
+    row = prior.space.condition_rows(frame)[0]
+    torch.testing.assert_close(prior.partial_priors[row], prior.features(partial)[0])
