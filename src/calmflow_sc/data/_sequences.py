@@ -45,14 +45,11 @@ class SequenceBuilder:
     coupling
         Coupling of every target with the control pool (:meth:`Coupling.fit`); ``None``
         pairs within each minibatch.
-    source_shift
-        A shift of the sources of each condition, ``(n_conditions, D)`` (its prior effect),
-        or of each of its ``V`` variants, ``(V n_conditions, D)``, with ``variant_weights``;
-        the pairing is unchanged by it (a shift common to a condition's sources changes no
-        optimal transport plan).
     variant_weights
         The probability of each variant of a condition (e.g. read as measured or as if
         unmeasured), drawn per target: its sequence reads row ``condition + v n_conditions``.
+    n_conditions
+        Number of conditions (rows of the prompt table), with ``variant_weights``.
     """
 
     states: torch.Tensor
@@ -63,8 +60,8 @@ class SequenceBuilder:
     n_trajectories: int = 1
     path_sigma: float = 0.0
     coupling: Coupling | None = None
-    source_shift: torch.Tensor | None = None
     variant_weights: tuple[float, ...] | None = None
+    n_conditions: int = 0
 
     def __call__(
         self, cells: np.ndarray, generator: torch.Generator | None = None
@@ -91,7 +88,7 @@ class SequenceBuilder:
         if self.variant_weights is not None:
             weights = torch.as_tensor(self.variant_weights, dtype=torch.float64)
             drawn = torch.multinomial(weights, len(cells), replacement=True, generator=generator)
-            rows = conditions + (len(self.source_shift) // len(weights)) * drawn.numpy()
+            rows = conditions + self.n_conditions * drawn.numpy()
         if self.pool is not None and self.coupling is not None:
             source = self.pool.states[torch.as_tensor(self.coupling.sample(cells, generator))]
         elif self.pool is not None:
@@ -99,8 +96,6 @@ class SequenceBuilder:
             source = pair_within_groups(source, target, conditions)
         else:
             source = torch.randn(target.shape, generator=generator)
-        if self.source_shift is not None:
-            source = source + self.source_shift[torch.as_tensor(rows)]
         paths = sample_paths(source, target, self.n_steps, self.path_sigma, generator)
         seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
         packed = pack_trajectories(rows, self.n_trajectories, np.random.default_rng(seed))

@@ -163,8 +163,9 @@ class CaLMFlowPerturb(
         condition's own effect; else its effect in other cell types, else the sum of its
         components' measured effects, else, for a component never measured alone, the
         effects of the measured components with the most similar knowledge, shrunk toward
-        their mean by an amount chosen by leave-one-out. Each flow starts from its control
-        cell moved by the prior, and the prompt reads the prior's support and kind. In
+        their mean by an amount chosen by leave-one-out. Each flow moves its control
+        cell at the prior's velocity plus the network's, and the prompt reads the prior's
+        support and kind (``step_target="velocity"`` only). In
         training half of the sequences read their condition as if it had never been
         measured, so that the network learns to complete each kind of prior. Predictions
         record each condition's prior in ``uns[key_added + "_params"]["support"]``.
@@ -281,10 +282,12 @@ class CaLMFlowPerturb(
             dose_key=self._setup_args.get("dose_key"),
         )
         self.condition_space = ConditionSpace.from_categories(self.prompt_builder, self.categories)
-        if condition_prior and prompt_encoder != "components":
+        target = step_target or ("velocity" if predict_velocity else "state")
+        if condition_prior and (prompt_encoder != "components" or target != "velocity"):
             raise ValueError(
                 "condition_prior=True needs prompt_encoder='components' (the prior is read with "
-                f"the components' codes); this model uses {prompt_encoder!r}."
+                "the components' codes) and step_target='velocity' (the prior is the flow's "
+                f"velocity); this model uses {prompt_encoder!r} and {target!r}."
             )
         self.prompt_encoder = prompt_encoder
         self.n_prompt_tokens = int(n_prompt_tokens)

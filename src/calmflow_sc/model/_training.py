@@ -17,7 +17,7 @@ from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
 from .._saving import read_manifest, read_saved_model, read_training_state
 from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
-from ..module import VARIANT_WEIGHTS, source_shifts
+from ..module import VARIANT_WEIGHTS, refresh_prior_inputs
 from ..train import (
     EpochProgressBar,
     InterruptionRecorder,
@@ -67,11 +67,11 @@ class TrainingMixin:
         controls = np.flatnonzero(is_control)
         controls = controls[bounded_per_context(contexts[controls], CONTROL_POOL_MAX_PER_CONTEXT)]
         module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
-        source_shift, variant_weights = None, None
+        variant_weights = None
         if module.condition_prior is not None:
             module.condition_prior.fit(states, conditions, module.control_pool.means())
-            module.refresh_prior_inputs()
-            source_shift, variant_weights = source_shifts(module).cpu(), VARIANT_WEIGHTS
+            refresh_prior_inputs(module)
+            variant_weights = VARIANT_WEIGHTS
         targets = np.flatnonzero(~is_control) if module.source == "control" else None
         coupling = None
         if targets is not None and self.pairing == "condition":
@@ -92,8 +92,8 @@ class TrainingMixin:
             n_trajectories=module.n_trajectories,
             path_sigma=module.path_sigma,
             coupling=coupling,
-            source_shift=source_shift,
             variant_weights=variant_weights,
+            n_conditions=len(module.prompt_inputs),
         )
         if targets is not None:
             return builder, targets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._layout import SequenceLayout
 from ._module import CaLMFlowModule
-from ._prior import VARIANT_WEIGHTS, source_shifts
+from ._prior import VARIANT_WEIGHTS, refresh_prior_inputs
 from ._rollout import next_state, rollout
 from ._sequences import sequence_hidden, whole_sequence_hidden
 
@@ -13,8 +13,8 @@ __all__ = [
     "CaLMFlowModule",
     "SequenceLayout",
     "next_state",
+    "refresh_prior_inputs",
     "rollout",
     "sequence_hidden",
-    "source_shifts",
     "whole_sequence_hidden",
 ]

@@ -108,7 +108,8 @@ class CaLMFlowModule(BaseModuleClass):
         the prior features included.
     condition_prior
         Prior effects of conditions (``"components"``), kept with the weights: the last
-        perturbation features, and every flow starts from its source moved by its prior.
+        perturbation features, and each flow's velocity is its prior effect plus what the
+        network decodes (``step_target="velocity"``).
     as_if_codes
         The codes each row of the prompt table loses when read as if unmeasured, ``(2,
         rows, n_codes)`` (see ``module/_prior.py``).
@@ -234,12 +235,8 @@ class CaLMFlowModule(BaseModuleClass):
                     self, name, torch.empty_like(state_dict[name], device=self.control_start.device)
                 )
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self.refresh_prior_inputs()
-        return result
-
-    def refresh_prior_inputs(self) -> None:
-        """Copy the stored condition priors into the prompt table (:mod:`._prior`)."""
         refresh_prior_inputs(self)
+        return result
 
     def prior_shift(self, prompt_inputs: torch.Tensor) -> torch.Tensor | None:
         """Prior effect of each prompt's condition, ``(N, D)``; ``None`` without a prior."""
@@ -312,23 +309,33 @@ class CaLMFlowModule(BaseModuleClass):
         )
         temperature = 1.0 if self.variational_head and self.training else 0.0
         sample = self.head.encode(hidden, temperature=temperature)
-        return {"states": states, "sample": sample}
+        offset = self.prior_shift(inputs[rows]) if self.condition_prior else None
+        return {"states": states, "sample": sample, "offset": offset}
 
     def _get_generative_input(
         self, tensors: dict[str, torch.Tensor], inference_outputs: dict[str, Any]
     ) -> dict[str, Any]:
-        return {"z": inference_outputs["sample"].z, "states": inference_outputs["states"]}
+        return {
+            "z": inference_outputs["sample"].z,
+            "states": inference_outputs["states"],
+            "offset": inference_outputs.get("offset"),
+        }
 
     @auto_move_data
-    def generative(self, z: torch.Tensor, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Decode the latents of each state block into the next state.
+    def generative(
+        self, z: torch.Tensor, states: torch.Tensor, offset: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Decode the latents of each state block into the next state (plus ``offset``).
 
         Returns
         -------
         ``decoded``: the decoded velocities, next states or endpoints (``step_target``),
         ``(N, K, P, D)``.
         """
-        return {"decoded": self.head.decode(z)}
+        decoded = self.head.decode(z)
+        if offset is not None:  # a condition prior's velocity, per sequence
+            decoded = decoded + offset[:, None, None].to(decoded.dtype)
+        return {"decoded": decoded}
 
     def loss(
         self,
@@ -370,13 +377,7 @@ class CaLMFlowModule(BaseModuleClass):
         latent_noise: torch.Tensor | None = None,
         path_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Write the flow from ``x_0`` to ``x_K``: :func:`~calmflow_sc.module.rollout`.
-
-        With a condition prior, each flow starts from ``source`` moved by its prior effect.
-        """
-        shift = self.prior_shift(prompt_inputs)
-        if shift is not None:
-            source = source + shift[:, None].to(source.device, source.dtype)
+        """Write the flow from ``x_0`` to ``x_K``: :func:`~calmflow_sc.module.rollout`."""
         return rollout(
             self,
             prompt_inputs,

@@ -45,9 +45,9 @@ def prior_shift(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Te
 def read_features(module: CaLMFlowModule, features: torch.Tensor) -> torch.Tensor:
     """The perturbation features the network reads: all but the prior's effect vector.
 
-    The prior effect moves the flow's source; the network reads the prior's support and kind
-    only, so that it cannot learn a condition from its prior effect (a single's is unique) and
-    must learn how far to trust a prior of each kind and support.
+    The prior effect is added to the flow's velocity; the network reads the prior's support
+    and kind only, so that it cannot learn a condition from its prior effect (a single's is
+    unique) and must learn how far to trust a prior of each kind and support.
     """
     if module.condition_prior is None:
         return features
@@ -90,10 +90,3 @@ def training_prompts(
         mask = torch.cat([mask, mask, mask])
     distinct, rows = torch.unique(condition, return_inverse=True)
     return inputs[distinct], mask[distinct], rows
-
-
-def source_shifts(module: CaLMFlowModule) -> torch.Tensor:
-    """Prior effect of the three variants of every registered condition, ``(3 n_rows, D)``."""
-    prior, n = module.condition_prior, module.n_components
-    as_predicted = prior_shift(module, module.prompt_inputs)
-    return torch.cat([as_predicted, prior.priors[:, :n], prior.partial_priors[:, :n]])

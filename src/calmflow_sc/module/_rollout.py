@@ -74,9 +74,11 @@ def rollout(
             for _ in range(module.n_steps)
         ]
 
+    offset = module.prior_shift(prompt_inputs)  # the prior's velocity, with a prior
+
     def advance(out: torch.Tensor, step: int) -> torch.Tensor:
         return next_state(
-            module, out, states[-1], temperature, noises[step], step, path_noises[step]
+            module, out, states[-1], temperature, noises[step], step, path_noises[step], offset
         )[0]
 
     states = [source]
@@ -114,16 +116,21 @@ def next_state(
     noise: torch.Tensor | None = None,
     step: int = 0,
     path_noise: torch.Tensor | None = None,
+    offset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, Any]:
     """Decode output tokens ``(..., S, H)`` of state ``current`` (time ``step``) into the next.
 
     ``path_noise`` (standard normal, shaped like ``current``) is the Brownian-bridge noise of
     the step for ``step_target="endpoint"`` with ``path_sigma > 0``; ``temperature`` scales
-    it as it scales the latent noise.
+    it as it scales the latent noise. ``offset`` ``(N, D)`` is added to each sequence's
+    decoded velocity (a condition prior's effect).
     """
     latent_temperature = temperature if module.variational_head else 0.0
     sample = module.head.encode(hidden, temperature=latent_temperature, noise=noise)
     decoded = module.head.decode(sample.z)
+    if offset is not None:
+        shape = (offset.shape[0], *[1] * (decoded.dim() - 2), offset.shape[-1])
+        decoded = decoded + offset.reshape(shape).to(decoded.dtype)
     if module.step_target == "velocity":
         return current + decoded / module.n_steps, sample
     if module.step_target == "state":
