@@ -13,7 +13,7 @@ import torch
 
 import calmflow_sc as cfs
 from calmflow_sc import CaLMFlowPerturb
-from calmflow_sc.module import source_shifts
+from calmflow_sc.module import next_state
 from calmflow_sc.module._prior import training_prompts
 from helpers import TINY_MODEL, gen_adata, setup, trained_model
 
@@ -51,14 +51,14 @@ def test_training_stores_effects_and_the_prompt_table_reads_the_priors(anchored)
     assert prior.is_fitted
     n = prior.n_features
     torch.testing.assert_close(module.prompt_inputs[:, -n:], prior.table_features())
-    # the flows start from the controls moved by the prior of the variant they read
-    shifts = source_shifts(module)
-    n_rows = len(module.prompt_inputs)
-    measured = prior.counts > 0
-    torch.testing.assert_close(shifts[:n_rows][measured], prior.effects[measured])
-    d = module.n_components
-    torch.testing.assert_close(shifts[n_rows : 2 * n_rows], prior.priors[:, :d])
-    torch.testing.assert_close(shifts[2 * n_rows :], prior.partial_priors[:, :d])
+    # each flow's velocity adds its prior effect to what the network decodes
+    torch.manual_seed(0)
+    hidden = torch.randn(3, 1, module.n_spatial_tokens, module.backbone.hidden_size)
+    current = torch.zeros(3, 1, module.n_components)
+    offset = torch.randn(3, module.n_components)
+    plain, _ = next_state(module, hidden, current, temperature=0.0)
+    moved, _ = next_state(module, hidden, current, temperature=0.0, offset=offset)
+    torch.testing.assert_close(moved - plain, offset[:, None] / module.n_steps)
 
 
 def test_training_reads_conditions_as_measured_or_as_if_unmeasured(anchored):
