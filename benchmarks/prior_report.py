@@ -2,15 +2,17 @@
 
 Usage::
 
-    python benchmarks/prior_report.py > benchmarks/results/condition_prior.md
+    python benchmarks/prior_report.py [NAME] > benchmarks/results/NAME.md
 
-Reads ``benchmarks/results/condition_prior_{task}.csv`` (written by ``run.py --out``) and the
+Reads ``benchmarks/results/{NAME}_{task}.csv`` (``NAME`` defaults to ``condition_prior``;
+written by ``run.py --out``) and the
 committed tables of the same splits; one row per model and kind of held-out condition, with
 the mean energy distance and Pearson delta top-50 and the number of predictions averaged.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +27,9 @@ REFERENCES = {
 SCORES = ["energy_distance", "pearson_delta_top50"]
 
 
-def table(task: str) -> str | None:
+def table(task: str, name: str = "condition_prior") -> str | None:
     """The markdown table of one task, or ``None`` without its prior runs."""
-    path = RESULTS / f"condition_prior_{task}.csv"
+    path = RESULTS / f"{name}_{task}.csv"
     if not path.exists():
         return None
     new = pd.read_csv(path)
@@ -45,11 +47,13 @@ def table(task: str) -> str | None:
     return summary.reset_index().to_markdown(index=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the tables of every task with prior runs."""
-    print("# The condition prior (`condition_prior=True`), seed 0\n")
+    args = sys.argv[1:] if argv is None else argv
+    name = args[0] if args else "condition_prior"
+    print(f"# The condition prior (`condition_prior=True`, runs `{name}_*.csv`), seed 0\n")
     for task in REFERENCES:
-        text = table(task)
+        text = table(task, name)
         if text is not None:
             print(f"## {task}\n\n{text}\n")
 
