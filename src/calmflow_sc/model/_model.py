@@ -169,6 +169,8 @@ class CaLMFlowPerturb(
         training half of the sequences read their condition as if it had never been
         measured, so that the network learns to complete each kind of prior. Predictions
         record each condition's prior in ``uns[key_added + "_params"]["support"]``.
+        Experimental: on the benchmarks it is behind the default on held-out pairs and
+        cell types (see the knowledge page).
     n_layers, hidden_size, n_heads, dropout
         Size of the default backbone, a randomly initialised GPT-2.
     pairing
