@@ -34,6 +34,7 @@ def test_every_script_is_covered():
         "paper",
         "paired",
         "prior_report",
+        "knowledge_sources",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -109,6 +110,16 @@ def test_prior_report_averages_the_prior_runs_beside_the_references(scripts, tmp
     assert "| gene alone          | knn     |               0.4 |" in text
     assert "| pairs with the gene | prior   |               0.6 |" in text
     assert report.table("kang") is None
+
+
+def test_knowledge_sources_write_family_vectors(scripts, tmp_path):
+    sources = scripts("knowledge_sources")
+    sources.main(["families", "--genes", "MAP2K3", "MAP2K6", "KLF1", "--out-dir", str(tmp_path)])
+    table = pd.read_csv(tmp_path / "knowledge_families.csv", index_col=0)
+    assert table.loc["MAP2K3", "MAP2K"] == table.loc["MAP2K6", "MAP2K"] == 1.0
+    assert table.loc["KLF1"].sum() == 0.0  # in no FamPlex family
+    with pytest.raises(SystemExit):  # the language model needs its GGUF folder
+        sources.main(["smollm2", "--genes", "KLF1", "--out-dir", str(tmp_path)])
 
 
 def test_rollout_speed_checks_cached_against_recomputed_states(scripts, tmp_path, capsys):
