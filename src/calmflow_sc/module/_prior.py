@@ -35,11 +35,15 @@ def refresh_prior_inputs(module: CaLMFlowModule) -> None:
 
 
 def prior_shift(module: CaLMFlowModule, prompt_inputs: torch.Tensor) -> torch.Tensor | None:
-    """Prior effect of each prompt's condition, ``(N, D)``; ``None`` without a prior."""
+    """Prior effect of each prompt's condition as trusted, ``(N, D)``; ``None`` without a prior.
+
+    The effect is weighted by the trust the prior has learned for its kind and support
+    (:meth:`~calmflow_sc.nn.ConditionPrior.trusted`).
+    """
     if module.condition_prior is None:
         return None
     start = prompt_inputs.shape[1] - module.condition_prior.n_features
-    return prompt_inputs[:, start : start + module.n_components].float()
+    return module.condition_prior.trusted(prompt_inputs[:, start:].float())
 
 
 def read_features(module: CaLMFlowModule, features: torch.Tensor) -> torch.Tensor:

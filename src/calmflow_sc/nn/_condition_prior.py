@@ -103,6 +103,9 @@ class ConditionPrior(nn.Module):
         self.register_buffer("counts", torch.zeros(n_rows, dtype=torch.long))
         self.register_buffer("priors", torch.zeros(n_rows, self.n_features))
         self.register_buffer("partial_priors", torch.zeros(n_rows, self.n_features))
+        #: how far each kind of prior is trusted: a weight ``a + b * support`` per kind,
+        #: learned in training from full trust (1, 0)
+        self.trust = nn.Parameter(torch.tensor([[1.0, 0.0]] * len(PRIOR_KINDS)))
 
     @property
     def n_features(self) -> int:
@@ -154,6 +157,14 @@ class ConditionPrior(nn.Module):
         own[:, self.n_components] = 1.0
         own[:, self.n_components + 1 + PRIOR_KINDS.index("measured")] = 1.0
         return torch.where(measured[:, None], own, self.priors)
+
+    def trusted(self, features: torch.Tensor) -> torch.Tensor:
+        """The prior effects of prior features, weighted by the learned trust, ``(N, D)``."""
+        d = self.n_components
+        effect, support, kinds = features[:, :d], features[:, d : d + 1], features[:, d + 1 :]
+        kinds = kinds.to(self.trust.dtype)
+        weight = kinds @ self.trust[:, :1] + support * (kinds @ self.trust[:, 1:])
+        return effect * weight.to(effect.dtype)
 
     # ------------------------------------------------------------------ features
     def features(self, estimate: PriorEstimate) -> torch.Tensor:
