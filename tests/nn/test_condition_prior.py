@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from calmflow_sc.data import ConditionSpace, PromptBuilder, perturbation_components
-from calmflow_sc.nn import ComponentKnowledge, ConditionPrior
+from calmflow_sc.nn import PRIOR_KINDS, ComponentKnowledge, ConditionPrior
 
 PERTURBATIONS = ["control", "A", "B", "C", "A+B", "D"]
 CELL_TYPES = ["t1", "t2"]
@@ -171,3 +171,18 @@ def test_a_partial_prior_takes_a_combinations_first_component_as_unmeasured():
     np.testing.assert_array_equal(a.effects, b.effects)
     row = prior.space.condition_rows(frame)[0]
     torch.testing.assert_close(prior.partial_priors[row], prior.features(partial)[0])
+
+
+def test_trust_weighs_a_prior_by_its_kind_and_support():
+    prior = fitted()
+    frame = pd.DataFrame({"condition": ["D", "B+C"], "t": ["t1", "t2"]})
+    features = prior.features(prior.estimate(frame))
+    effects = features[:, :D]
+    torch.testing.assert_close(prior.trusted(features), effects)  # full trust to start
+    with torch.no_grad():
+        prior.trust[PRIOR_KINDS.index("mean")] = torch.tensor([0.25, 0.0])
+        prior.trust[PRIOR_KINDS.index("combination")] = torch.tensor([0.5, 0.25])
+    trusted = prior.trusted(features)
+    torch.testing.assert_close(trusted[0], 0.25 * effects[0])  # "mean", support 0
+    torch.testing.assert_close(trusted[1], 0.75 * effects[1])  # "combination", support 1
+    assert prior.trust.requires_grad  # learned with the weights

@@ -164,7 +164,8 @@ class CaLMFlowPerturb(
         components' measured effects, else, for a component never measured alone, the
         effects of the measured components with the most similar knowledge, shrunk toward
         their mean by an amount chosen by leave-one-out. Each flow moves its control
-        cell at the prior's velocity plus the network's, and the prompt reads the prior's
+        cell at the prior's velocity (weighted by a trust learned for each kind of prior)
+        plus the network's, and the prompt reads the prior's
         support and kind (``step_target="velocity"`` only). In
         training half of the sequences read their condition as if it had never been
         measured, so that the network learns to complete each kind of prior. Predictions
