@@ -194,25 +194,21 @@ class ConditionPrior(nn.Module):
         contexts = self.space.context_index(codes.numpy()) if codes is not None else None
         counts = self.counts.cpu().numpy()
         effects_table = self.effects.cpu().numpy()
-        singles = self._measured_singles()
-        choice = self._loo_choice(singles)
+        own = measured & (rows >= 0) & (counts[np.maximum(rows, 0)] > 0)
         effects = np.zeros((len(conditions), self.n_components), dtype=np.float32)
         support = np.ones(len(conditions), dtype=np.float32)
-        kinds, neighbours = [], []
+        kinds, neighbours = ["measured"] * len(conditions), [{} for _ in range(len(conditions))]
+        effects[own] = effects_table[rows[own]]
+        if own.all():  # the common case of prediction: nothing to estimate
+            return PriorEstimate(effects, support, kinds, neighbours)
+        singles = self._measured_singles()
+        choice = self._loo_choice(singles)
         perturbations = conditions[keys.perturbation_key].astype(str).tolist()
-        for i, perturbation in enumerate(perturbations):
-            if measured and rows[i] >= 0 and counts[rows[i]] > 0:
-                effects[i] = effects_table[rows[i]]
-                kinds.append("measured")
-                neighbours.append({})
-                continue
+        for i in np.flatnonzero(~own):
             context = int(contexts[i]) if contexts is not None else -1
-            effect, support[i], kind, used = self._one(
-                perturbation, int(rows[i]), context, singles, choice, partial
+            effects[i], support[i], kinds[i], neighbours[i] = self._one(
+                perturbations[i], int(rows[i]), context, singles, choice, partial
             )
-            effects[i] = effect
-            kinds.append(kind)
-            neighbours.append(used)
         return PriorEstimate(effects, support, kinds, neighbours)
 
     # ------------------------------------------------------------------ the estimates
