@@ -154,11 +154,11 @@ class ConditionPromptEncoder:
         code_of = {name: i for i, name in enumerate(self.trained_components)}
         masks = torch.zeros(2, len(perturbations), self.n_codes, dtype=torch.bool)
         for row, perturbation in enumerate(perturbations):
-            parts = [part for part in self.components(perturbation) if part in code_of]
-            if len(self.components(perturbation)) == 1 and parts:
+            parts = self.components(perturbation)
+            if len(parts) == 1 and parts[0] in code_of:
                 masks[:, row, code_of[parts[0]]] = True
-            elif len(parts) > 1:
-                masks[1, row, code_of[self.components(perturbation)[0]]] = True
+            elif len(parts) > 1 and all(part in code_of for part in parts):
+                masks[1, row, code_of[parts[0]]] = True
         return masks
 
     def unknown_components(self, perturbations: Sequence[str]) -> list[str]:
