@@ -21,8 +21,8 @@ Models
 ``calmflow`` (:class:`calmflow_sc.CaLMFlowPerturb`, with ``[key=value,...]`` overrides of its
 arguments, e.g. ``calmflow[n_steps=16,causal_context=current]``, plus ``train_steps`` for the
 optimisation budget, ``budget`` for a multiple of the default one or ``epochs`` for a number of
-epochs, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping``, ``restore_best_weights``
-and ``precision`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
+epochs, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping``, ``restore_best_weights``,
+``precision``, ``validation`` and ``refit`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
 perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` and
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
 ``linear``, ``mean_shift``, ``perturbed_mean``, ``nearest`` (the seen perturbation with the
@@ -98,6 +98,8 @@ TRAIN_SETTINGS = (
     "early_stopping",
     "restore_best_weights",
     "precision",
+    "validation",
+    "refit",
 )
 
 

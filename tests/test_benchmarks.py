@@ -35,6 +35,7 @@ def test_every_script_is_covered():
         "paired",
         "prior_report",
         "knowledge_sources",
+        "validation_tracking",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -120,6 +121,21 @@ def test_knowledge_sources_write_family_vectors(scripts, tmp_path):
     assert table.loc["KLF1"].sum() == 0.0  # in no FamPlex family
     with pytest.raises(SystemExit):  # the language model needs its GGUF folder
         sources.main(["smollm2", "--genes", "KLF1", "--out-dir", str(tmp_path)])
+
+
+def test_validation_tracking_logs_both_scores_and_summarises_the_rules(scripts, tmp_path, capsys):
+    out = tmp_path / "tracking.csv"
+    model = "calmflow[n_layers=1,hidden_size=16,n_heads=2,n_components=8,n_latent=4]"
+    arguments = ["simulated", "--splits", "T cell", "--budget", "0.05", "--model", model]
+    scripts("validation_tracking").main([*arguments, "--out", str(out)])
+    table = pd.read_csv(out)
+    scores = ["heldout_distance_validation", "true_distance_validation", "elbo_validation"]
+    assert len(table) >= 2 and table[scores].notna().all().all()
+    assert table["heldout"].str.match(r"(context|combination|component):").all()
+    capsys.readouterr()
+    scripts("validation_tracking").main(["--summary", str(out)])
+    text = capsys.readouterr().out
+    assert "conditions_rule" in text and "| simulated" in text
 
 
 def test_rollout_speed_checks_cached_against_recomputed_states(scripts, tmp_path, capsys):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scvi
 import torch
 
@@ -19,12 +20,22 @@ from .._saving import read_manifest, read_saved_model, read_training_state
 from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
 from ..module import VARIANT_WEIGHTS, refresh_prior_inputs
 from ..train import (
+    HELDOUT_MONITOR,
     EpochProgressBar,
     InterruptionRecorder,
     RestoreBestWeights,
     TrainingCheckpoint,
     default_max_epochs,
     quiet_libraries,
+)
+from ._heldout import (
+    check_validation,
+    heldout_cells,
+    heldout_conditions,
+    heldout_score,
+    record_heldout,
+    refit_all_conditions,
+    weights_copy,
 )
 
 #: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
@@ -43,8 +54,13 @@ class TrainingMixin:
     base classes.
     """
 
-    def _fit_to_training_cells(self) -> tuple[SequenceBuilder, np.ndarray]:
+    def _fit_to_training_cells(
+        self, left_out: np.ndarray | None = None
+    ) -> tuple[SequenceBuilder, np.ndarray]:
         """Fit the PCA (once), store the control cells, map every cell to model space.
+
+        ``left_out`` marks the cells of held-out conditions: no flow leads to them, and
+        neither the PCA nor the condition prior sees them.
 
         Returns
         -------
@@ -57,9 +73,17 @@ class TrainingMixin:
         module = self.module
         expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         representation = module.representation
-        if not representation.is_fitted:
-            representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
         is_control, conditions, contexts = self.condition_space.registered_conditions(manager)
+        kept = np.ones(len(conditions), dtype=bool) if left_out is None else ~left_out
+        if not representation.is_fitted:
+            if kept.all():
+                representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
+            else:  # a sample of the kept cells, read in increasing order
+                rows = np.flatnonzero(kept)
+                if len(rows) > PCA_MAX_CELLS:
+                    rng = np.random.default_rng(0)
+                    rows = np.sort(rng.choice(rows, PCA_MAX_CELLS, replace=False))
+                representation.fit(expression[rows])
         with torch.no_grad():
             states = representation.transform_matrix(expression).float().cpu()
         if module.source == "control":
@@ -69,10 +93,12 @@ class TrainingMixin:
         module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
         variant_weights = None
         if module.condition_prior is not None:
-            module.condition_prior.fit(states, conditions, module.control_pool.means())
+            rows = torch.as_tensor(np.flatnonzero(kept))
+            prior = module.condition_prior
+            prior.fit(states[rows], conditions[kept], module.control_pool.means())
             refresh_prior_inputs(module)
             variant_weights = VARIANT_WEIGHTS
-        targets = np.flatnonzero(~is_control) if module.source == "control" else None
+        targets = np.flatnonzero(~is_control & kept) if module.source == "control" else None
         coupling = None
         if targets is not None and self.pairing == "condition":
             coupling = Coupling.fit(
@@ -97,7 +123,7 @@ class TrainingMixin:
         )
         if targets is not None:
             return builder, targets
-        return builder, np.arange(self.adata.n_obs)
+        return builder, np.flatnonzero(kept)
 
     def _warn_contexts_without_controls(self, contexts: np.ndarray, is_control: np.ndarray):
         """Name the cell types (and covariate groups) whose flows must borrow controls."""
@@ -135,6 +161,8 @@ class TrainingMixin:
         checkpoint_dir: str | Path | None = None,
         checkpoint_every_n_epochs: int = 1,
         resume: bool = False,
+        validation: str | pd.DataFrame = "cells",
+        refit: bool = False,
         plan_kwargs: dict | None = None,
         **kwargs: Any,
     ):
@@ -143,6 +171,8 @@ class TrainingMixin:
         The learning rate warms up over the first 5% of the steps and then decays along a
         cosine. 10% of the target cells are held out; their loss, with the same sources, paths
         and noise at every epoch, decides early stopping and which epoch's weights are kept.
+        With ``validation="conditions"``, whole conditions are held out instead and the
+        distance of their predictions to their real cells decides (see ``validation``).
 
         Parameters
         ----------
@@ -178,6 +208,18 @@ class TrainingMixin:
             state, learning-rate schedule, split and history, for the epochs it had left
             (``max_epochs``, if given, is the new total). Early stopping and the best-weight
             restore start afresh.
+        validation
+            What decides early stopping and the weights kept: ``"cells"``, the loss of held-out
+            cells of the training conditions; ``"conditions"``, whole conditions held out of
+            training (a tenth, at most 4, of each kind the data has: a gene with all its
+            conditions, a pair of measured singles, a perturbation in one of its cell types;
+            scvi-tools' seed), predicted at every validation and scored by energy distance in
+            model space (``heldout_distance_validation``; ``"cells"`` with a warning where
+            none can be held out); or a DataFrame of the conditions to hold out. They are
+            listed in ``model.history["heldout_conditions"]`` (:doc:`/method`).
+        refit
+            After validating on held-out conditions, train again from the start on all of
+            them for the epochs they chose (twice the time).
         plan_kwargs
             Further arguments of :class:`calmflow_sc.train.CaLMFlowTrainingPlan`, e.g.
             ``warmup_fraction``, ``final_lr_ratio``, ``reduce_lr_on_plateau``.
@@ -194,6 +236,8 @@ class TrainingMixin:
             raise ValueError(f"max_epochs must be at least 1, got {max_epochs}.")
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        check_validation(validation, resume)
+        given = dict(kwargs)  # for a refit
         if self.adata.n_obs < MIN_TRAINING_CELLS:
             raise ValueError(
                 f"Only {self.adata.n_obs} cells: at least {MIN_TRAINING_CELLS} are needed to "
@@ -211,7 +255,10 @@ class TrainingMixin:
                     f"The checkpoint in {str(checkpoint_dir)!r} finished its {total} epochs; "
                     "pass a larger max_epochs to train further."
                 )
-        builder, targets = self._fit_to_training_cells()
+        seed = int(scvi.settings.seed or 0)
+        heldout = heldout_conditions(self, validation, seed)
+        builder, targets = self._fit_to_training_cells(heldout_cells(self, heldout))
+        initial = weights_copy(self.module) if refit and heldout else None  # to refit from
         if len(targets) < MIN_TRAINING_CELLS:
             raise ValueError(
                 f"Only {len(targets)} perturbed cells: at least {MIN_TRAINING_CELLS} are needed "
@@ -237,11 +284,16 @@ class TrainingMixin:
         callbacks = list(kwargs.pop("callbacks", None) or [])
         if n_validation == 0:
             early_stopping = restore_best_weights = False
+        monitor = "elbo_validation"
+        if heldout is not None:
+            monitor = HELDOUT_MONITOR
+            callbacks.append(heldout_score(self, heldout, builder.states, builder.conditions, seed))
         if early_stopping:
-            kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            kwargs.setdefault("early_stopping_monitor", monitor)
             kwargs.setdefault("early_stopping_patience", max(5, int(max_epochs) // 10))
-        if restore_best_weights:
-            callbacks.append(RestoreBestWeights("elbo_validation"))
+        restore = RestoreBestWeights(monitor)
+        if restore_best_weights or initial is not None:
+            callbacks.append(restore)
         recorder = InterruptionRecorder()
         callbacks.append(recorder)
         if resume_state is not None:
@@ -266,7 +318,7 @@ class TrainingMixin:
         sigint = signal.getsignal(signal.SIGINT)
         try:
             with quiet_libraries():
-                return super().train(
+                result = super().train(
                     max_epochs=max_epochs,
                     batch_size=batch_size,
                     accelerator=accelerator,
@@ -287,6 +339,15 @@ class TrainingMixin:
             # Lightning's shutdown after Ctrl-C ignores further Ctrl-C: give it back
             if sigint is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, sigint)
+        record_heldout(self, heldout, restore.best_epoch)
+        if initial is None:
+            return result
+        self.module.load_state_dict(initial)
+        arguments = {"batch_size": batch_size, "accelerator": accelerator, "devices": devices}
+        arguments |= {"lr": lr, "weight_decay": weight_decay, "plan_kwargs": plan_kwargs}
+        arguments |= {"checkpoint_dir": checkpoint_dir, **given}
+        result = refit_all_conditions(self, (restore.best_epoch or 0) + 1, arguments)
+        return result
 
     def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
         """Load a training checkpoint's weights and history into this model; its state."""
@@ -330,8 +391,6 @@ class TrainingMixin:
         Cells that are no target (controls, with ``source="control"``) form the unused test
         set, as scvi-tools' splitter wants every cell in some set.
         """
-        import scvi
-
         train_size = 0.9 if train_size is None else float(train_size)
         if not 0.0 < train_size <= 1.0:
             raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
