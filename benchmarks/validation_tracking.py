@@ -67,9 +67,7 @@ class RealHeldOutScore(HeldOutConditionScore):
         self.kinds = ("real",) * len(self.cells)
 
 
-def track(
-    task, seeds: list[int], budget: float, splits=None, model=None, out: Path | None = None
-):
+def track(task, seeds: list[int], budget: float, splits=None, model=None, out: Path | None = None):
     """Train on each split with held-out-condition validation; one row per epoch.
 
     With ``out``, the rows so far are written there after every run.

@@ -40,9 +40,7 @@ def validated(adata):
     return _train(adata, validation="conditions")
 
 
-def test_held_out_conditions_are_listed_never_trained_on_and_decide_the_weights(
-    adata, validated
-):
+def test_held_out_conditions_are_listed_never_trained_on_and_decide_the_weights(adata, validated):
     held = validated.history["heldout_conditions"]
     assert set(held["kind"]) <= {"combination", "context"} and len(held) >= 1
     assert (held["n_cells"] >= 20).all()
@@ -91,7 +89,7 @@ def test_named_conditions_are_held_out(adata):
 
 def test_bad_validation_arguments_name_the_fix(adata):
     model = CaLMFlowPerturb(adata, **TINY_MODEL)
-    with pytest.raises(ValueError, match="'cells'.*'conditions'"):
+    with pytest.raises(ValueError, match=r"'cells'.*'conditions'"):
         model.train(max_epochs=1, validation="types")
     with pytest.raises(KeyError, match="cell_type"):
         model.train(max_epochs=1, validation=pd.DataFrame({"condition": ["TNF"]}))

@@ -47,11 +47,11 @@ def test_pairs_need_their_singles_and_components_take_their_pairs_along():
         chosen = choose_heldout_conditions(table, counts, "condition", "control", 1, seed=seed)
         held = set(table.loc[chosen.rows, "condition"])
         scored = dict(zip(table.loc[chosen.scored, "condition"], chosen.kinds, strict=True))
-        assert "G4+G9" not in held or any(
-            scored.get(part) == "component" for part in ("G4", "G9")
-        )
+        assert "G4+G9" not in held or any(scored.get(part) == "component" for part in ("G4", "G9"))
         component = next(name for name, kind in scored.items() if kind == "component")
-        holding = [x for x in table["condition"] if component in perturbation_components(x, "control")]
+        holding = [
+            x for x in table["condition"] if component in perturbation_components(x, "control")
+        ]
         assert set(holding) <= held  # the gene with every condition that holds it
         for name, kind in scored.items():
             if kind == "combination":  # its singles stay measured in training
