@@ -38,7 +38,10 @@ Scores come from :func:`calmflow_sc.metrics.evaluate` in a fixed 50-component PC
 task's cells (``obsm``), plus ``own_deviation_top50``: the Pearson correlation, on the top-50
 changed genes, of predicted vs observed (effect - reference effect), where the reference is the
 average effect of the other cell types (Kang) or the additive expectation of the pair's singles
-(Norman).
+(Norman); ``detection_rate_error``: the mean over genes of |predicted - observed fraction of
+cells in which the gene is non-zero| (:func:`calmflow_sc.metrics.detection_rate_error`); and
+``spread_ratio``: the predicted cells' standard deviation over the observed ones' (square root
+of the ratio of their total variances in the PCA).
 
 Every trained model is also scored on the conditions it was trained on (the *fit*): each
 training perturbation is predicted from the training control cells of its context and compared
@@ -382,6 +385,9 @@ def score(
     reference = task.reference(split, perturbation)
     own_pred, own_real = (delta_pred - reference)[top], (delta_real - reference)[top]
     scores["own_deviation_top50"] = cfs.metrics.pearson_r(own_pred, own_real)
+    scores["detection_rate_error"] = cfs.metrics.detection_rate_error(pred.X, real.X)
+    spread = pred.obsm[EMBEDDING].var(0).sum() / real.obsm[EMBEDDING].var(0).sum()
+    scores["spread_ratio"] = float(np.sqrt(spread))  # predicted / observed standard deviation
     return scores
 
 

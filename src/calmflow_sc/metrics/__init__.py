@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._cell_eval import to_cell_eval
 from ._de import de_genes, de_overlap, detected_genes
+from ._detection import detection_rate_error, detection_rates
 from ._energy import energy_distance
 from ._evaluate import evaluate
 from ._mean_expression import mean_expression_scores
@@ -21,6 +22,8 @@ __all__ = [
     "de_genes",
     "de_overlap",
     "detected_genes",
+    "detection_rate_error",
+    "detection_rates",
     "energy_distance",
     "evaluate",
     "mean_expression_scores",
