@@ -324,9 +324,15 @@ def fit_model(
             **train_kwargs,
         )
 
-        def predict(query, perturbation, tau=temperature, decoding=None):
+        def predict(query, perturbation, tau=temperature, decoding=None, keep_zeros=None):
             return model.predict(
-                query, perturbation, seed=seed, inplace=False, temperature=tau, decoding=decoding
+                query,
+                perturbation,
+                seed=seed,
+                inplace=False,
+                temperature=tau,
+                decoding=decoding,
+                keep_zeros=True if keep_zeros is None else keep_zeros,
             )
 
         return predict, model
@@ -348,7 +354,7 @@ def fit_model(
     cls.setup_anndata(train, "condition", "control", **keys)
     baseline = cls(train, **(defaults | settings)).train()
 
-    def predict(query, perturbation, tau=None, decoding=None):
+    def predict(query, perturbation, tau=None, decoding=None, keep_zeros=None):
         return baseline.predict(query, perturbation, inplace=False, seed=seed)
 
     return predict, baseline
@@ -440,12 +446,14 @@ def run(
     decodings: list | None = None,
     fit: bool = True,
     on_fit: Callable[[pd.DataFrame], None] | None = None,
+    keep_zeros: list | None = None,
 ) -> pd.DataFrame:
     """Every model on every split and seed; one row per (split, perturbation, model, seed).
 
     ``on_split`` receives the rows so far after each split, e.g. to save them, so that an
     interrupted run keeps its finished splits. CaLMFlowPerturb predicts with every temperature
-    and decoding given (``None``: its default); ``fit`` adds the fit of the training conditions,
+    and decoding given (``None``: its default), with and without ``keep_zeros`` as given;
+    ``fit`` adds the fit of the training conditions,
     whose per-condition values ``on_fit`` receives after each split.
     """
     pca = PCA(50, random_state=0).fit(_dense(task.adata.X))
@@ -462,9 +470,14 @@ def run(
                 variants = [{}]
                 if name == "calmflow":
                     variants = [
-                        {k: v for k, v in (("tau", tau), ("decoding", dec)) if v is not None}
+                        {
+                            k: v
+                            for k, v in (("tau", tau), ("decoding", dec), ("keep_zeros", zeros))
+                            if v is not None
+                        }
                         for tau in temperatures
                         for dec in decodings or [None]
+                        for zeros in keep_zeros or [None]
                     ]
                 for variant in variants:
                     label = spec + "".join(f"@{k}={v}" for k, v in variant.items())
@@ -548,6 +561,13 @@ def main(argv: list[str] | None = None) -> None:
         help="calmflow: decodings to predict with",
     )
     parser.add_argument(
+        "--keep-zeros",
+        nargs="+",
+        default=None,
+        choices=["True", "False"],
+        help="calmflow: predict with these keep_zeros settings (labels @keep_zeros=...)",
+    )
+    parser.add_argument(
         "--fast-metrics", action="store_true", help="skip the OT and DE metrics (ablations)"
     )
     parser.add_argument(
@@ -617,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
             args.fast_metrics,
             save,
             decodings=args.decodings,
+            keep_zeros=[v == "True" for v in args.keep_zeros] if args.keep_zeros else None,
             fit=not args.no_fit,
             on_fit=save_fit,
         )

@@ -80,3 +80,16 @@ def cell_uniform(keys: np.ndarray, size: int, offset: int = 0) -> np.ndarray:
     keys = np.asarray(keys, dtype=np.uint64)
     counters = 2 * (np.arange(size, dtype=np.uint64) + np.uint64(offset))
     return _uniform(keys, counters)
+
+
+def cell_uniform_at(keys: np.ndarray, positions: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Uniform numbers in (0, 1]: the ``positions``-th of each key's sequence, elementwise.
+
+    ``cell_uniform_at(keys[rows], cols)`` equals ``cell_uniform(keys, size)[rows, cols]``
+    without drawing the rest of the matrix.
+    """
+    keys = np.asarray(keys, dtype=np.uint64)
+    counters = 2 * (np.asarray(positions, dtype=np.uint64) + np.uint64(offset))
+    with np.errstate(over="ignore"):
+        bits = _splitmix64(_splitmix64(keys) ^ (counters * _GOLDEN))
+    return ((bits >> np.uint64(11)).astype(np.float64) + 1.0) / 2.0**53

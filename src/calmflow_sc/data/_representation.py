@@ -11,6 +11,41 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from .._dense import rows_per_block, to_dense
+from .._random import cell_uniform_at
+
+#: The lowest level at which a gene is detected: this percentile of its non-zero values.
+DETECTION_PERCENTILE = 10.0
+
+
+def lowest_detected_levels(
+    expression: np.ndarray | sparse.spmatrix, percentile: float = DETECTION_PERCENTILE
+) -> np.ndarray:
+    """Per gene, the ``percentile`` of its non-zero values (0 for a gene never detected).
+
+    In log-normalised data a detected gene has at least one count, so real cells take no
+    value between 0 and about this level.
+    """
+    n_genes = expression.shape[1]
+    levels = np.zeros(n_genes)
+    if sparse.issparse(expression):
+        columns = sparse.csc_matrix(expression)
+        for gene in range(n_genes):
+            values = columns.data[columns.indptr[gene] : columns.indptr[gene + 1]]
+            values = values[values > 0]
+            if len(values):
+                levels[gene] = np.percentile(values, percentile)
+        return levels
+    expression = np.asarray(expression)
+    for start in range(0, n_genes, 512):
+        block = np.asarray(expression[:, start : start + 512], dtype=np.float64)
+        detected = (block > 0).any(axis=0)
+        with np.errstate(all="ignore"):
+            block = np.where(block > 0, block, np.nan)
+            if detected.any():
+                levels[start : start + 512][detected] = np.nanpercentile(
+                    block[:, detected], percentile, axis=0
+                )
+    return levels
 
 
 def iterate_dense_rows(
@@ -49,6 +84,7 @@ class PCARepresentation(nn.Module):
         self.register_buffer("components", torch.zeros(n_components, n_genes))
         self.register_buffer("scale", torch.ones(()))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("detection_floor", torch.zeros(n_genes))
 
     @property
     def is_fitted(self) -> bool:
@@ -82,8 +118,41 @@ class PCARepresentation(nn.Module):
         self.scale.copy_(
             torch.as_tensor(np.sqrt(pca.explained_variance_.mean()), dtype=torch.float32)
         )
+        self.detection_floor.copy_(torch.as_tensor(lowest_detected_levels(expression)))
         self.fitted.fill_(True)
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Saves from before detection floors get floors of zero (their dense predictions)."""
+        key = prefix + "detection_floor"
+        if key not in state_dict:
+            state_dict[key] = torch.zeros_like(self.detection_floor)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def keep_zeros(self, expression: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Round values real cells cannot have to zero or the gene's lowest detected level.
+
+        A value ``v`` between 0 and a gene's lowest detected level ``m``
+        (:func:`lowest_detected_levels` of the fitting cells) becomes ``m`` with probability
+        ``v / m`` and 0 otherwise, so that the expected value is kept and a small change
+        spread over every cell becomes a change in how many cells detect the gene, as in
+        real cells. The draws are a function of each row's key (:func:`~calmflow_sc._random.
+        cell_keys`) and the gene, whatever the other rows.
+
+        Parameters
+        ----------
+        expression
+            Cells x genes, non-negative; changed in place and returned.
+        keys
+            One key per row.
+        """
+        floor = self.detection_floor.cpu().numpy().astype(expression.dtype)
+        rows, genes = np.nonzero((expression > 0) & (expression < floor))
+        if len(rows):
+            values = expression[rows, genes]
+            up = cell_uniform_at(keys[rows], genes, offset=1 << 42) * floor[genes] < values
+            expression[rows, genes] = np.where(up, floor[genes], 0.0)
+        return expression
 
     def transform(self, expression: torch.Tensor) -> torch.Tensor:
         """Map expression ``(n, G)`` to model space ``(n, D)``."""

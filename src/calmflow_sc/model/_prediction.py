@@ -42,6 +42,7 @@ class PredictionMixin:
         overwrite: bool = False,
         dose: float | str | Mapping[str, float] | None = None,
         output: str | Path = "dense",
+        keep_zeros: bool = True,
     ) -> AnnData | None:
         """Predict each cell's state under a perturbation.
 
@@ -105,6 +106,14 @@ class PredictionMixin:
             with :func:`anndata.read_h5ad`, ``backed="r"`` for large ones. ``adata`` may be
             backed (``anndata.read_h5ad(path, backed="r")``): its expression is read block by
             block.
+        keep_zeros
+            Give predicted cells real cells' zeros: a gene-space value no real cell has
+            (between 0 and the gene's lowest detected level in the training cells, the 10th
+            percentile of its non-zero values) becomes 0 or that level at random, with its
+            expected value kept, so that the fraction of cells detecting a gene (scanpy's dot
+            plots) matches real cells'. ``False`` returns the dense values of the decoding
+            (every gene of every cell moved a little). Models saved before this option
+            existed keep dense values.
 
         Returns
         -------
@@ -169,7 +178,9 @@ class PredictionMixin:
         predictor = Predictor(
             self.module, builder, self.condition_prompts, temperature, batch_size, use_cache
         )
-        prediction = predictor.predict(conditions, expression, seed, n_samples, decoding)
+        prediction = predictor.predict(
+            conditions, expression, seed, n_samples, decoding, keep_zeros=keep_zeros
+        )
         params = {
             "perturbation": str(perturbation),
             "n_samples": int(n_samples),
@@ -177,6 +188,7 @@ class PredictionMixin:
             "seed": int(seed),
             "source": source,
             "decoding": decoding if source == "control" else "pca",
+            "keep_zeros": bool(keep_zeros),
         }
         if dose is not None:
             params["dose"] = dose

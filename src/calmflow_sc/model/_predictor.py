@@ -88,6 +88,7 @@ class Predictor:
         seed: int,
         n_samples: int,
         decoding: str,
+        keep_zeros: bool = True,
     ) -> Prediction:
         """Each given cell under ``conditions``, averaged over ``n_samples`` samples.
 
@@ -104,6 +105,9 @@ class Predictor:
             Samples per cell.
         decoding
             ``"residual"`` or ``"pca"`` (see :meth:`~calmflow_sc.CaLMFlowPerturb.predict`).
+        keep_zeros
+            Round values real cells cannot have to zero or the gene's lowest detected level
+            (:meth:`~calmflow_sc.data.PCARepresentation.keep_zeros`).
         """
         generator = torch.Generator().manual_seed(seed)
         sources = None
@@ -120,7 +124,8 @@ class Predictor:
             for sample in range(n_samples)
         ]
         kept = expression if decoding == "residual" else None
-        prediction = decode(self.module.representation, states, sources, kept)
+        keys = cell_keys(conditions.index, seed, stream=n_samples) if keep_zeros else None
+        prediction = decode(self.module.representation, states, sources, kept, keys=keys)
         if sources is not None:
             with torch.no_grad():
                 representation = self.module.representation
@@ -148,7 +153,7 @@ class Predictor:
         keys = cell_keys([str(name) for name in conditions.index], seed)
         sources = None if contexts is None else control_sources(self.module, contexts, keys)
         states = self.rollout(conditions, sources, generator, noise_keys=keys)
-        return decode(self.module.representation, [states])
+        return decode(self.module.representation, [states], keys=keys)
 
     def rollout(
         self,
@@ -236,6 +241,7 @@ def decode(
     sources: torch.Tensor | None = None,
     expression: Any = None,
     chunk_size: int | None = None,
+    keys: np.ndarray | None = None,
 ) -> Prediction:
     """Average samples of final states into coordinates and gene-space blocks.
 
@@ -256,6 +262,9 @@ def decode(
         The starting cells' expression, for the residual decoding; ``None``: inverse PCA.
     chunk_size
         Cells per block.
+    keys
+        One key per cell: the values real cells cannot have are rounded with draws of these
+        (:meth:`~calmflow_sc.data.PCARepresentation.keep_zeros`); ``None`` keeps them.
     """
     device = representation.mean.device
     n_genes = representation.mean.shape[0]
@@ -264,7 +273,13 @@ def decode(
     coordinates = coordinates.mean(0).numpy().astype(np.float32)
     bad = ~np.isfinite(coordinates).all(axis=1)
     blocks = _gene_blocks(
-        representation, states, sources, expression, chunk_size or rows_per_block(n_genes), bad
+        representation,
+        states,
+        sources,
+        expression,
+        chunk_size or rows_per_block(n_genes),
+        bad,
+        keys,
     )
     return Prediction(coordinates, blocks, n_genes)
 
@@ -276,6 +291,7 @@ def _gene_blocks(
     expression: Any,
     chunk_size: int,
     bad: np.ndarray,
+    keys: np.ndarray | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Gene-space blocks while every prediction is finite; raise at the end if one is not."""
     device = representation.mean.device
@@ -294,6 +310,8 @@ def _gene_blocks(
                 decoded = [representation.inverse_transform(s[rows].to(device)) for s in states]
             block = torch.stack(decoded).mean(0).cpu().numpy()
         bad[rows] |= ~np.isfinite(block).all(axis=1)
+        if keys is not None and not bad.any():
+            block = representation.keep_zeros(block, keys[rows])
         if not bad.any():
             yield start, block
     if bad.any():
