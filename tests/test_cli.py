@@ -164,6 +164,48 @@ def test_train_predict_evaluate_generate(kang_files, trained):
 
 
 @pytest.mark.realdata
+def test_validation_by_conditions_and_dense_predictions(kang_files, trained):
+    out = kang_files / "validated"
+    result = _cli(
+        "train",
+        kang_files / "train.h5ad",
+        "--perturbation-key",
+        "condition",
+        "--control-value",
+        "control",
+        "--cell-type-key",
+        "cell_type",
+        "--max-epochs",
+        2,
+        "--accelerator",
+        "cpu",
+        "--validation",
+        "conditions",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    from calmflow_sc import CaLMFlowPerturb
+
+    held = CaLMFlowPerturb.load(out).history["heldout_conditions"]
+    assert held["kind"].tolist() == ["context"] and held["condition"].tolist() == ["stimulated"]
+    fractions = {}
+    for flag in ([], ["--dense"]):
+        path = kang_files / f"predicted{len(flag)}.h5mu"
+        query = kang_files / "query.h5ad"
+        result = _cli(
+            "predict", trained, query, "--perturbation", "stimulated", *flag, "--out", path
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        import mudata
+
+        predicted = mudata.read_h5mu(path).mod["rna"]
+        assert predicted.uns["calmflow_params"]["keep_zeros"] is (not flag)
+        fractions[bool(flag)] = (predicted.layers["calmflow"] > 0).mean()
+    assert fractions[False] < fractions[True]
+
+
+@pytest.mark.realdata
 def test_train_reads_h5mu_with_global_labels(kang_files):
     result = _train_kang(kang_files / "train.h5mu", 1, kang_files / "model_mu")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -102,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--source", default="control", help="control or gaussian")
     train.add_argument("--language-model", default=None, help="hub name or local directory")
     train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument(
+        "--validation",
+        default="cells",
+        choices=["cells", "conditions"],
+        help="what decides when to stop: held-out cells, or held-out whole conditions",
+    )
+    train.add_argument(
+        "--refit", action="store_true", help="with --validation conditions: retrain on all"
+    )
     train.add_argument("--modality", default="rna", help="expression modality of .h5mu input")
     train.add_argument("--out", required=True, help="directory to save the model to")
     train.add_argument("--overwrite", action="store_true", help="replace a model saved in OUT")
@@ -116,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--key-added", default="calmflow", help="name of the outputs")
     predict.add_argument("--n-samples", type=int, default=1, help="samples averaged per cell")
     predict.add_argument("--seed", type=int, default=0, help="random seed")
+    predict.add_argument(
+        "--dense", action="store_true", help="keep the dense values (no real-cell zeros)"
+    )
     predict.add_argument("--modality", default="rna", help="expression modality of .h5mu files")
     predict.add_argument("--out", required=True, help="output file (.h5ad or .h5mu)")
     predict.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -223,7 +235,13 @@ def _train(args: argparse.Namespace) -> int:
     model = CaLMFlowPerturb(adata, source=args.source, language_model=args.language_model)
     print(model._model_summary_string, flush=True)
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    model.train(max_epochs=args.max_epochs, accelerator=args.accelerator, devices=devices)
+    model.train(
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        devices=devices,
+        validation=args.validation,
+        refit=args.refit,
+    )
     model.save(args.out, overwrite=args.overwrite)
     print(f"model saved to {args.out}")
     return 0
@@ -261,6 +279,7 @@ def _predict(args: argparse.Namespace) -> int:
         "n_samples": args.n_samples,
         "seed": args.seed,
         "dose": args.dose,
+        "keep_zeros": not args.dense,
     }
     if out.suffix == ".h5ad" and Path(args.query).suffix == ".h5ad":
         # streamed: the query stays on disk, the predictions go to OUT block by block
