@@ -111,6 +111,8 @@ def test_prior_report_averages_the_prior_runs_beside_the_references(scripts, tmp
     assert "| gene alone          | knn     |               0.4 |" in text
     assert "| pairs with the gene | prior   |               0.6 |" in text
     assert report.table("kang") is None
+    every = report.table("norman_unseen", all_seeds=True)  # knn's seeds averaged first
+    assert "| gene alone          | knn     |               4.7 |" in every
 
 
 def test_knowledge_sources_write_family_vectors(scripts, tmp_path):
