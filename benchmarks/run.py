@@ -47,7 +47,9 @@ Every trained model is also scored on the conditions it was trained on (the *fit
 training perturbation is predicted from the training control cells of its context and compared
 with the training cells of that condition. ``fit_pearson_delta_top50`` is the mean over the
 training conditions of the Pearson delta on their top-50 genes, ``fit_pearson_delta_top50_min``
-the weakest condition's, and ``fit_energy_distance`` the mean energy distance; the values of
+the weakest condition's, ``fit_energy_distance`` the mean energy distance and
+``fit_oracle_ratio`` the mean of each condition's energy distance over the oracle's (the
+condition's training controls moved by its own observed mean effect); the values of
 every condition go to ``{out}_fit.csv`` beside the CSV of the scores.
 
 Every Pearson correlation is :func:`calmflow_sc.metrics.pearson_r`, undefined (NaN) for a
@@ -417,14 +419,19 @@ def fit_scores(
         context = "all"
         if task.cell_type_key is not None:
             context = str(adata.obs[task.cell_type_key].iloc[real_cells[0]])
+        embedded_real = pca.transform(real)
+        # the oracle: the controls moved by the condition's own observed mean effect
+        oracle = control + (real.mean(0) - control.mean(0))
+        distance = cfs.metrics.energy_distance(pca.transform(_dense(pred.X)), embedded_real)
+        oracle_distance = cfs.metrics.energy_distance(pca.transform(oracle), embedded_real)
         records.append(
             {
                 "perturbation": perturbation,
                 "context": context,
                 "pearson_delta_top50": cfs.metrics.pearson_r(delta_pred, delta_real),
-                "energy_distance": cfs.metrics.energy_distance(
-                    pca.transform(_dense(pred.X)), pca.transform(real)
-                ),
+                "energy_distance": distance,
+                "oracle_energy_distance": oracle_distance,
+                "oracle_ratio": distance / oracle_distance,
             }
         )
     correlations = [r["pearson_delta_top50"] for r in records]
@@ -432,6 +439,7 @@ def fit_scores(
         "fit_pearson_delta_top50": float(np.mean(correlations)),
         "fit_pearson_delta_top50_min": float(np.min(correlations)),
         "fit_energy_distance": float(np.mean([r["energy_distance"] for r in records])),
+        "fit_oracle_ratio": float(np.mean([r["oracle_ratio"] for r in records])),
     }
     return summary, records
 

@@ -54,7 +54,8 @@ def test_runner_on_simulated_data_scores_fit_and_held_out_cells(scripts, tmp_pat
         "perturbed_mean",
     }
     assert set(table["perturbation"]) == {"IFNB", "TNF", "IL4", "IFNB+TNF", "IFNB+IL4"}
-    for column in ("energy_distance", "fit_pearson_delta_top50", "fit_energy_distance"):
+    columns = ("energy_distance", "fit_pearson_delta_top50", "fit_energy_distance")
+    for column in (*columns, "fit_oracle_ratio", "detection_rate_error", "spread_ratio"):
         assert table[column].notna().all(), column
     assert (table["fit_pearson_delta_top50_min"] <= table["fit_pearson_delta_top50"]).all()
     fit = pd.read_csv(tmp_path / "simulated_fit.csv")
