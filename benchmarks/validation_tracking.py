@@ -34,7 +34,7 @@ import torch
 from scipy.stats import spearmanr
 
 import calmflow_sc as cfs
-from calmflow_sc.train import HeldOutConditionScore
+from calmflow_sc.train import HeldOutConditionScore, choose_heldout_conditions
 
 TASKS = ("kang", "kang_counts", "norman", "simulated")
 
@@ -67,10 +67,38 @@ class RealHeldOutScore(HeldOutConditionScore):
         self.kinds = ("real",) * len(self.cells)
 
 
-def track(task, seeds: list[int], budget: float, splits=None, model=None, out: Path | None = None):
+def _more_conditions(model: cfs.CaLMFlowPerturb, fraction: float, seed: int) -> pd.DataFrame:
+    """The conditions ``validation="conditions"`` would hold out with another ``fraction``."""
+    space = model.condition_space
+    is_control, conditions, _ = space.registered_conditions(model.adata_manager)
+    table = space.table()
+    counts = np.bincount(conditions[~is_control], minlength=len(table))
+    builder = space.builder
+    chosen = choose_heldout_conditions(
+        table,
+        counts,
+        builder.perturbation_key,
+        builder.control_value,
+        space.n_contexts,
+        seed,
+        fraction=fraction,
+    )
+    return table.loc[chosen.rows].reset_index(drop=True)
+
+
+def track(
+    task,
+    seeds: list[int],
+    budget: float,
+    splits=None,
+    model=None,
+    out: Path | None = None,
+    fraction: float | None = None,
+):
     """Train on each split with held-out-condition validation; one row per epoch.
 
-    With ``out``, the rows so far are written there after every run.
+    With ``out``, the rows so far are written there after every run; ``fraction`` holds out
+    that share of the candidate conditions of each kind instead of the default.
     """
     import run
 
@@ -102,9 +130,12 @@ def track(task, seeds: list[int], budget: float, splits=None, model=None, out: P
             n_train = int(np.ceil(0.9 * (train.obs["condition"] != "control").sum()))
             epochs = max(2, round(budget * cfs.train.default_max_epochs(n_train)))
             real = RealHeldOutScore(fitted, groups, cells)
+            validation = "conditions"
+            if fraction is not None:
+                validation = _more_conditions(fitted, fraction, seed)
             fitted.train(
                 max_epochs=epochs,
-                validation="conditions",
+                validation=validation,
                 early_stopping=False,
                 callbacks=[real],
                 enable_progress_bar=False,
@@ -189,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=2.0)
     parser.add_argument("--splits", nargs="+", default=None)
     parser.add_argument("--model", default="calmflow", help="run.py's spec of the model")
+    parser.add_argument("--fraction", type=float, default=None, help="share held out per kind")
     parser.add_argument("--n-folds", type=int, default=5)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--summary", type=Path, nargs="+")
@@ -212,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         "simulated": lambda: run.simulated_task(None),
     }[args.task]()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    track(task, args.seeds, args.budget, args.splits, args.model, args.out)
+    track(task, args.seeds, args.budget, args.splits, args.model, args.out, args.fraction)
 
 
 if __name__ == "__main__":
