@@ -147,11 +147,14 @@ def record_heldout(
     )
 
 
-def refit_all_conditions(model: CaLMFlowPerturb, epochs: int, arguments: dict) -> object:
-    """Train again, on every condition, for the epochs the held-out conditions chose.
+def refit_all_conditions(
+    model: CaLMFlowPerturb, initial: dict[str, torch.Tensor], epochs: int, arguments: dict
+) -> object:
+    """Train again from the ``initial`` weights, on every condition, for ``epochs`` epochs.
 
     The history of the selection run is kept with its keys prefixed ``selection_``.
     """
+    model.module.load_state_dict(initial)
     selection = dict(model.history_ or {})
     model.is_trained_ = False
     arguments = arguments | {"early_stopping": False, "restore_best_weights": False}

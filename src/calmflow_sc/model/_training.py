@@ -342,12 +342,11 @@ class TrainingMixin:
         record_heldout(self, heldout, restore.best_epoch)
         if initial is None:
             return result
-        self.module.load_state_dict(initial)
         arguments = {"batch_size": batch_size, "accelerator": accelerator, "devices": devices}
         arguments |= {"lr": lr, "weight_decay": weight_decay, "plan_kwargs": plan_kwargs}
         arguments |= {"checkpoint_dir": checkpoint_dir, **given}
-        result = refit_all_conditions(self, (restore.best_epoch or 0) + 1, arguments)
-        return result
+        arguments["checkpoint_every_n_epochs"] = checkpoint_every_n_epochs
+        return refit_all_conditions(self, initial, (restore.best_epoch or 0) + 1, arguments)
 
     def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
         """Load a training checkpoint's weights and history into this model; its state."""
