@@ -22,7 +22,8 @@ Models
 arguments, e.g. ``calmflow[n_steps=16,causal_context=current]``, plus ``train_steps`` for the
 optimisation budget, ``budget`` for a multiple of the default one or ``epochs`` for a number of
 epochs, ``lr``, ``weight_decay``, ``batch_size``, ``early_stopping``, ``restore_best_weights``,
-``precision``, ``validation`` and ``refit`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`, ``tau`` for the inference temperature and ``descriptions=True`` for the
+``precision``, ``validation`` and ``refit`` for :meth:`~calmflow_sc.CaLMFlowPerturb.train`,
+``ema`` for Lightning's ``EMAWeightAveraging`` with that decay, ``tau`` for the inference temperature and ``descriptions=True`` for the
 perturbation descriptions of ``benchmarks/descriptions.py``), ``cfm_control`` and
 ``cfm_gaussian`` (:class:`calmflow_sc.baselines.FlowMatchingBaseline`, overrides likewise),
 ``linear``, ``mean_shift``, ``perturbed_mean``, ``nearest`` (the seen perturbation with the
@@ -287,6 +288,10 @@ def fit_model(
     budget = settings.pop("budget", None)
     epochs = settings.pop("epochs", None)
     train_kwargs = {k: settings.pop(k) for k in TRAIN_SETTINGS if k in settings}
+    if "ema" in settings:  # Lightning's exponential moving average of the weights
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        train_kwargs["callbacks"] = [EMAWeightAveraging(decay=float(settings.pop("ema")))]
     if settings.pop("descriptions", False):
         settings["perturbation_descriptions"] = DESCRIPTIONS[task.name.split("_")[0]]
     descriptions = DESCRIPTIONS.get(task.name.split("_")[0])
