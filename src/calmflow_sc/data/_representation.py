@@ -15,6 +15,8 @@ from .._random import cell_uniform_at
 
 #: The lowest level at which a gene is detected: this percentile of its non-zero values.
 DETECTION_PERCENTILE = 10.0
+#: Values rounded at a time by :meth:`PCARepresentation.keep_zeros` (its scratch memory).
+ROUNDING_CHUNK = 1 << 18
 
 
 def lowest_detected_levels(
@@ -147,11 +149,14 @@ class PCARepresentation(nn.Module):
             One key per row.
         """
         floor = self.detection_floor.cpu().numpy().astype(expression.dtype)
-        rows, genes = np.nonzero((expression > 0) & (expression < floor))
-        if len(rows):
-            values = expression[rows, genes]
-            up = cell_uniform_at(keys[rows], genes, offset=1 << 42) * floor[genes] < values
-            expression[rows, genes] = np.where(up, floor[genes], 0.0)
+        step = max(1, ROUNDING_CHUNK // max(1, expression.shape[1]))  # bounded scratch memory
+        for start in range(0, len(expression), step):
+            block = expression[start : start + step]
+            rows, genes = np.nonzero((block > 0) & (block < floor))
+            if len(rows):
+                draws = cell_uniform_at(keys[start + rows], genes, offset=1 << 42)
+                up = draws * floor[genes] < block[rows, genes]
+                block[rows, genes] = np.where(up, floor[genes], 0.0)
         return expression
 
     def transform(self, expression: torch.Tensor) -> torch.Tensor:
