@@ -61,7 +61,7 @@ def test_decoding_through_the_inverse_pca(adata):
     model = trained_model(adata, max_epochs=1)
     query = adata[adata.obs["condition"] == "control"][:12].copy()
     residual = model.predict(query, "IFNB", inplace=False, decoding="residual")
-    pca = model.predict(query, "IFNB", inplace=False, decoding="pca")
+    pca = model.predict(query, "IFNB", inplace=False, decoding="pca", keep_zeros=False)
     representation = model.module.representation
     states = torch.as_tensor(pca.obsm["X_calmflow"]) / representation.scale
     expected = representation.inverse_transform(states).numpy()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data._labels import is_combination, perturbation_components
+from ..data import is_combination, perturbation_components
 
 #: Kinds of held-out condition, in the order they are chosen: a component with every
 #: condition that holds it (a perturbation never measured), a combination whose singles are
