@@ -24,7 +24,7 @@ MIN_SINGLES_FOR_COMPONENT = 5
 class HeldOutConditions:
     """Registered conditions held out of training and predicted to validate it.
 
-    Attributes
+    Parameters
     ----------
     rows
         Rows of the condition table held out (every cell of these is left out of training).
