@@ -59,7 +59,7 @@ def _cli(*args, timeout=600, cwd=None):
     )
 
 
-def _train_kang(data, max_epochs: int, out):
+def _train_kang(data, max_epochs: int, out, *extra):
     """`calmflow-sc train` on Kang files, with their condition and cell-type columns."""
     return _cli(
         "train",
@@ -76,6 +76,7 @@ def _train_kang(data, max_epochs: int, out):
         "cpu",
         "--out",
         out,
+        *extra,
     )
 
 
@@ -166,24 +167,7 @@ def test_train_predict_evaluate_generate(kang_files, trained):
 @pytest.mark.realdata
 def test_validation_by_conditions_and_dense_predictions(kang_files, trained):
     out = kang_files / "validated"
-    result = _cli(
-        "train",
-        kang_files / "train.h5ad",
-        "--perturbation-key",
-        "condition",
-        "--control-value",
-        "control",
-        "--cell-type-key",
-        "cell_type",
-        "--max-epochs",
-        2,
-        "--accelerator",
-        "cpu",
-        "--validation",
-        "conditions",
-        "--out",
-        out,
-    )
+    result = _train_kang(kang_files / "train.h5ad", 2, out, "--validation", "conditions")
     assert result.returncode == 0, result.stderr[-2000:]
     from calmflow_sc import CaLMFlowPerturb
 
