@@ -229,6 +229,8 @@ class PredictionMixin:
     ) -> AnnData:
         """Generate one new cell per row of ``obs_df``.
 
+        Generated cells have real cells' zeros, as with ``predict(keep_zeros=True)``.
+
         Parameters
         ----------
         obs_df
