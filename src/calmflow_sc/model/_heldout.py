@@ -86,7 +86,7 @@ def _given(model: CaLMFlowPerturb, frame: pd.DataFrame, counts: np.ndarray) -> H
             f"e.g. {named.to_dict('records')}. Hold out conditions the data has."
         )
     rows = np.unique(rows)
-    return HeldOutConditions(rows, rows, ("given",) * len(rows))
+    return HeldOutConditions(rows, rows, ("given",) * len(rows), counts)
 
 
 def heldout_score(
@@ -117,24 +117,13 @@ def heldout_score(
     )
 
 
-def heldout_cells(model: CaLMFlowPerturb, heldout: HeldOutConditions | None) -> np.ndarray:
-    """Whether each registered cell belongs to a held-out condition (none without any)."""
-    if heldout is None:
-        return np.zeros(model.adata.n_obs, dtype=bool)
-    _, conditions, _ = model.condition_space.registered_conditions(model.adata_manager)
-    return np.isin(conditions, heldout.rows)
-
-
 def record_heldout(
     model: CaLMFlowPerturb, heldout: HeldOutConditions | None, best_epoch: int | None
 ) -> None:
     """List the held-out conditions (if any) in the history; say which epoch they chose."""
     if heldout is None:
         return
-    space = model.condition_space
-    is_control, conditions, _ = space.registered_conditions(model.adata_manager)
-    table = space.table()
-    frame = heldout.frame(table, np.bincount(conditions[~is_control], minlength=len(table)))
+    frame = heldout.frame(model.condition_space.table())
     frame["best_epoch"] = -1 if best_epoch is None else int(best_epoch)
     if model.history_ is not None:
         model.history_["heldout_conditions"] = frame

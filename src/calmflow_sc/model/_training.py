@@ -30,7 +30,6 @@ from ..train import (
 )
 from ._heldout import (
     check_validation,
-    heldout_cells,
     heldout_conditions,
     heldout_score,
     record_heldout,
@@ -55,11 +54,11 @@ class TrainingMixin:
     """
 
     def _fit_to_training_cells(
-        self, left_out: np.ndarray | None = None
+        self, left_out_rows: np.ndarray | None = None
     ) -> tuple[SequenceBuilder, np.ndarray]:
         """Fit the PCA (once), store the control cells, map every cell to model space.
 
-        ``left_out`` marks the cells of held-out conditions: no flow leads to them, and
+        ``left_out_rows`` are condition-table rows held out: no flow leads to their cells, and
         neither the PCA nor the condition prior sees them.
 
         Returns
@@ -74,7 +73,7 @@ class TrainingMixin:
         expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         representation = module.representation
         is_control, conditions, contexts = self.condition_space.registered_conditions(manager)
-        kept = np.ones(len(conditions), dtype=bool) if left_out is None else ~left_out
+        kept = ~np.isin(conditions, [] if left_out_rows is None else left_out_rows)
         if not representation.is_fitted:
             if kept.all():
                 representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
@@ -93,9 +92,9 @@ class TrainingMixin:
         module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
         variant_weights = None
         if module.condition_prior is not None:
-            rows = torch.as_tensor(np.flatnonzero(kept))
-            prior = module.condition_prior
-            prior.fit(states[rows], conditions[kept], module.control_pool.means())
+            # states of the kept cells only (no copy when none is left out)
+            seen = states if kept.all() else states[torch.as_tensor(np.flatnonzero(kept))]
+            module.condition_prior.fit(seen, conditions[kept], module.control_pool.means())
             refresh_prior_inputs(module)
             variant_weights = VARIANT_WEIGHTS
         targets = np.flatnonzero(~is_control & kept) if module.source == "control" else None
@@ -257,7 +256,7 @@ class TrainingMixin:
                 )
         seed = int(scvi.settings.seed or 0)
         heldout = heldout_conditions(self, validation, seed)
-        builder, targets = self._fit_to_training_cells(heldout_cells(self, heldout))
+        builder, targets = self._fit_to_training_cells(heldout.rows if heldout else None)
         initial = weights_copy(self.module) if refit and heldout else None  # to refit from
         if len(targets) < MIN_TRAINING_CELLS:
             raise ValueError(

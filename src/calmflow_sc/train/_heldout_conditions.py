@@ -33,17 +33,20 @@ class HeldOutConditions:
         component's conditions are all left out, the single alone is scored.
     kinds
         The kind of each scored row (:data:`HELDOUT_KINDS`).
+    counts
+        Perturbed cells of every row of the condition table (``None``: not known).
     """
 
     rows: np.ndarray
     scored: np.ndarray
     kinds: tuple[str, ...]
+    counts: np.ndarray | None = None
 
-    def frame(self, table: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+    def frame(self, table: pd.DataFrame) -> pd.DataFrame:
         """The scored conditions as a frame: their columns, ``kind`` and ``n_cells``."""
         frame = table.loc[self.scored].astype(str).reset_index(drop=True)
         frame["kind"] = list(self.kinds)
-        frame["n_cells"] = counts[self.scored]
+        frame["n_cells"] = -1 if self.counts is None else self.counts[self.scored]
         return frame
 
 
@@ -136,4 +139,4 @@ def choose_heldout_conditions(
                 kinds.append("context")
     if not scored:
         return None
-    return HeldOutConditions(np.flatnonzero(held), np.asarray(scored), tuple(kinds))
+    return HeldOutConditions(np.flatnonzero(held), np.asarray(scored), tuple(kinds), counts)
