@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from anndata import AnnData
 from scipy import sparse
+
+from ._suggest import did_you_mean, show_values
 
 try:  # anndata's on-disk element API, for files written block by block
     from anndata.io import sparse_dataset, write_elem
@@ -15,6 +18,8 @@ except ImportError:  # anndata < 0.11
 
 __all__ = [
     "AnnDataKeyError",
+    "as_key_list",
+    "check_column",
     "get_expression",
     "modality_with_obs",
     "sample_rows",
@@ -60,11 +65,53 @@ def get_expression(
         return adata.X
     if layer not in adata.layers:
         raise AnnDataKeyError(
-            f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)}). Pass "
-            f"the name of the layer holding log-normalised expression, or `layer=None` for "
-            f"`{name}.X`."
+            f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)})."
+            f"{did_you_mean(layer, adata.layers)} Pass the name of the layer holding "
+            f"log-normalised expression, or `layer=None` for `{name}.X`."
         )
     return adata.layers[layer]
+
+
+def as_key_list(keys: str | Iterable[str] | None) -> list[str]:
+    """Keys as a list: ``"batch"`` (one key, as scanpy users write it) becomes ``["batch"]``.
+
+    Parameters
+    ----------
+    keys
+        One key, several, or ``None`` (none).
+    """
+    if keys is None:
+        return []
+    if isinstance(keys, str):
+        return [keys]
+    return [str(key) for key in keys]
+
+
+def check_column(obs: Any, key: object, argument: str, place: str = "adata.obs") -> None:
+    """Refuse a column name that ``obs`` lacks, naming the columns and the closest ones.
+
+    Parameters
+    ----------
+    obs
+        The table (``adata.obs``, ``mdata.obs`` ...).
+    key
+        The column the user named.
+    argument
+        The argument that named it, e.g. ``"perturbation_key"``.
+    place
+        How the table is called in the message.
+
+    Raises
+    ------
+    AnnDataKeyError
+        If ``key`` is not a column of ``obs``.
+    """
+    if key in obs.columns:
+        return
+    raise AnnDataKeyError(
+        f"{argument}={key!r} is not a column of {place}.{did_you_mean(key, obs.columns)} "
+        f"Columns: {show_values(obs.columns, 20)}. Pass the name of the column that holds it."
+    )
 
 
 def sample_rows(matrix: Any, max_rows: int, seed: int = 0) -> Any:

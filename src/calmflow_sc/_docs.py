@@ -29,8 +29,8 @@ cell_type_key
 
 param_covariate_keys = """\
 covariate_keys
-    Further columns of ``adata.obs`` that describe a cell (donor, dose, exposure ...;
-    optional)."""
+    Further columns of ``adata.obs`` that describe a cell (donor, dose, exposure ...): one
+    name or a list of names (optional)."""
 
 param_layer = """\
 layer

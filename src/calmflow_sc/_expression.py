@@ -1,8 +1,7 @@
-"""Checks of an expression matrix: emptiness, finiteness and scale (log-normalised or counts)."""
+"""Checks of an expression matrix: emptiness, finiteness and scale (log-normalised or not)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,8 +12,14 @@ from ._anndata import get_expression
 from ._dense import rows_per_block
 
 # larger than any log-normalised value (log1p of a whole cell's 1e6 normalised counts is 13.8)
-# and than the raw counts the check below still only warns about
-MAX_LOG_EXPRESSION = 1e4
+MAX_LOG_EXPRESSION = 20.0
+# below this, a value is a rounding error of a non-negative one, not a scaled value
+NEGATIVE_TOLERANCE = -1e-6
+#: How to get log-normalised expression, named in every scale error.
+LOG_NORMALISE_FIX = (
+    "keep the counts in a layer and log-normalise: adata.layers['counts'] = adata.X.copy(); "
+    "sc.pp.normalize_total(adata); sc.pp.log1p(adata)"
+)
 
 
 def _stored_values(matrix: np.ndarray | sparse.spmatrix) -> np.ndarray:
@@ -23,8 +28,8 @@ def _stored_values(matrix: np.ndarray | sparse.spmatrix) -> np.ndarray:
     return np.asarray(matrix).ravel()
 
 
-def check_expression(adata: AnnData, layer: str | None) -> None:
-    """Reject empty data and non-finite values; warn on raw counts.
+def check_expression(adata: AnnData, layer: str | None, name: str = "adata") -> None:
+    """Reject empty data, non-finite values and expression that is not log-normalised.
 
     Parameters
     ----------
@@ -32,40 +37,87 @@ def check_expression(adata: AnnData, layer: str | None) -> None:
         The data.
     layer
         Layer holding log-normalised expression; ``None`` for ``adata.X``.
+    name
+        How the object is called in error messages.
+
+    Raises
+    ------
+    ValueError
+        For empty data, NaN or infinite values, raw counts, normalised values that were not
+        log-transformed and scaled (centred) values, each with the fix.
     """
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(
             f"The AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes). "
             "Pass an AnnData with cells and genes."
         )
-    where = f"adata.layers[{layer!r}]" if layer is not None else "adata.X"
-    stats = value_summary(get_expression(adata, layer), where)
+    where = f"{name}.layers[{layer!r}]" if layer is not None else f"{name}.X"
+    stats = value_summary(get_expression(adata, layer, name), where)
     if stats.n_non_finite:
         raise ValueError(
             f"{where} holds {stats.n_non_finite} NaN or infinite values. Remove or impute "
-            "them (e.g. with np.nan_to_num) before setting up the model."
+            "them (e.g. with np.nan_to_num) first."
         )
-    if stats.minimum < 0:
-        warnings.warn(
-            f"{where} has negative values; expected log-normalised expression "
-            "(sc.pp.normalize_total then sc.pp.log1p). Scaled data is not supported.",
-            UserWarning,
-            stacklevel=3,
-        )
+    check_scale(stats, where)
+
+
+def expression_scale(stats: ValueSummary) -> str:
+    """What a matrix holds, from its value summary.
+
+    Parameters
+    ----------
+    stats
+        :func:`value_summary` of the matrix.
+
+    Returns
+    -------
+    ``"log-normalised"``, ``"counts"`` (whole numbers beyond the log scale),
+    ``"normalised"`` (fractions beyond the log scale: normalised but not log-transformed) or
+    ``"scaled"`` (negative values, e.g. after ``sc.pp.scale``).
+    """
+    if stats.minimum < NEGATIVE_TOLERANCE:
+        return "scaled"
     if stats.largest > MAX_LOG_EXPRESSION:
-        raise ValueError(
-            f"{where} has values up to {stats.largest:.3g}, far outside log-normalised "
-            f"expression (which stays below about 20). Pass log-normalised expression "
-            "(sc.pp.normalize_total then sc.pp.log1p), or the layer that holds it."
-        )
-    if stats.first_integral and stats.first_max > 20:
-        warnings.warn(
-            f"{where} looks like raw counts (integers up to {stats.first_max:.0f}). The model "
-            "expects log-normalised expression: run sc.pp.normalize_total(adata) and "
-            "sc.pp.log1p(adata) (keeping counts in a layer), or pass the log-normalised layer.",
-            UserWarning,
-            stacklevel=3,
-        )
+        return "counts" if stats.first_integral else "normalised"
+    return "log-normalised"
+
+
+def check_scale(stats: ValueSummary, where: str) -> None:
+    """Refuse expression on another scale than log-normalised, naming the fix.
+
+    Parameters
+    ----------
+    stats
+        :func:`value_summary` of the matrix.
+    where
+        Where the matrix lives, e.g. ``"adata.X"``.
+    """
+    scale = expression_scale(stats)
+    if scale == "log-normalised":
+        return
+    found = {
+        "counts": f"raw counts (whole numbers up to {stats.largest:.0f})",
+        "normalised": (
+            f"normalised but not log-transformed values (up to {stats.largest:.4g}; "
+            "log-normalised expression stays below about 20)"
+        ),
+        "scaled": (
+            f"scaled values (negative down to {stats.minimum:.3g}; log-normalised expression "
+            "is never negative)"
+        ),
+    }[scale]
+    fix = {
+        "counts": LOG_NORMALISE_FIX,
+        "normalised": "run sc.pp.log1p(adata) on it, or pass the layer that holds log1p values",
+        "scaled": (
+            "pass the log-normalised values from before sc.pp.scale (adata.raw, or a layer "
+            "saved before scaling)"
+        ),
+    }[scale]
+    raise ValueError(
+        f"{where} holds {found}; the model reads log-normalised expression. Fix: {fix}, or "
+        "name the layer that holds log-normalised values with layer=."
+    )
 
 
 class ValueSummary(NamedTuple):

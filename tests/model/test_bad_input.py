@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 from calmflow_sc import CaLMFlowPerturb
@@ -67,12 +69,30 @@ def test_setup_rejects_empty_anndata():
         setup(adata)
 
 
-def test_raw_counts_warn():
+def test_raw_counts_are_refused_with_the_scanpy_fix():
     adata = gen_adata(n_cells=60)
     adata.X = adata.X.copy()
     adata.X.data = np.round(np.expm1(adata.X.data) * 10)
     adata.X.data[0] = 100.0
-    with pytest.warns(UserWarning, match="raw counts"):
+    before = snapshot(adata)
+    with pytest.raises(ValueError, match=r"raw counts.*sc\.pp\.normalize_total.*sc\.pp\.log1p"):
+        setup(adata)
+    assert_unchanged(adata, before)
+
+
+def test_normalised_but_not_logged_data_is_refused():
+    adata = gen_adata(n_cells=60)
+    adata.X = adata.X.copy()
+    adata.X.data = np.expm1(adata.X.data) * 37.3  # normalize_total without log1p
+    with pytest.raises(ValueError, match=r"not log-transformed.*sc\.pp\.log1p"):
+        setup(adata)
+
+
+def test_scaled_data_is_refused():
+    adata = gen_adata(n_cells=60)
+    dense = adata.X.toarray()
+    adata.X = (dense - dense.mean(0)) / (dense.std(0) + 1e-3)  # sc.pp.scale
+    with pytest.raises(ValueError, match=r"scaled values.*sc\.pp\.scale"):
         setup(adata)
 
 
@@ -99,12 +119,36 @@ def model():
 
 def test_predict_on_other_genes(model):
     other = gen_adata(n_cells=20, n_genes=35)
-    with pytest.raises(ValueError, match="genes of this AnnData differ"):
+    other.var_names = [f"other{i}" for i in range(35)]
+    with pytest.raises(ValueError, match="lacks .* training genes"):
         model.predict(other, perturbation="IFNB")
-    shuffled = gen_adata(n_cells=20)[:, ::-1].copy()
-    with pytest.raises(ValueError, match="different order"):
+    assert "calmflow" not in other.layers
+
+
+def test_genes_in_another_order_are_reordered_and_written_back(model):
+    query = gen_adata(n_cells=20)
+    expected = model.predict(query, perturbation="IFNB", inplace=False).X
+    shuffled = query[:, ::-1].copy()
+    with pytest.warns(UserWarning, match="another order; they are reordered"):
         model.predict(shuffled, perturbation="IFNB")
-    assert "calmflow" not in shuffled.layers
+    np.testing.assert_allclose(shuffled.layers["calmflow"], expected[:, ::-1], rtol=1e-5)
+
+
+def test_a_superset_of_the_genes_predicts_the_training_genes(model):
+    query = gen_adata(n_cells=20)
+    expected = model.predict(query, perturbation="IFNB", inplace=False)
+    extra = ad.AnnData(
+        np.ones((20, 3), dtype=np.float32),
+        obs=query.obs,
+        var=pd.DataFrame(index=["extra0", "extra1", "extra2"]),
+    )
+    wider = ad.concat([extra, query], axis=1, merge="first")
+    with pytest.raises(ValueError, match="3 genes the model was not trained on.*inplace=False"):
+        model.predict(wider, perturbation="IFNB")
+    with pytest.warns(UserWarning, match="3 genes the model was not trained on; they are left out"):
+        predicted = model.predict(wider, perturbation="IFNB", inplace=False)
+    assert list(predicted.var_names) == list(model.var_names_)
+    np.testing.assert_allclose(predicted.X, expected.X, rtol=1e-5)
 
 
 def test_predict_without_cell_type_column(model):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._anndata import AnnDataKeyError, get_expression
+from .._anndata import AnnDataKeyError, as_key_list, check_column, get_expression
 from .._dense import to_dense_float64
 from .._docs import doc
 from .._outputs import check_output_keys, check_seed, record_outputs
@@ -70,7 +70,7 @@ class Baseline(ABC):
         control_value: Hashable | None = None,
         cell_type_key: str | None = None,
         layer: str | None = None,
-        covariate_keys: Sequence[str] | None = None,
+        covariate_keys: str | Sequence[str] | None = None,
     ) -> None:
         if not isinstance(adata, AnnData):
             raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
@@ -85,13 +85,13 @@ class Baseline(ABC):
         setup.update({key: value for key, value in given.items() if value is not None})
         perturbation_key = str(setup["perturbation_key"])
         cell_type_key = setup["cell_type_key"]
-        covariate_keys = [str(key) for key in (setup["covariate_keys"] or ())]
-        for key in (perturbation_key, cell_type_key, *covariate_keys):
-            if key is not None and key not in adata.obs:
-                raise AnnDataKeyError(
-                    f"Column {key!r} not found in `adata.obs` (available: "
-                    f"{list(adata.obs.columns)})."
-                )
+        covariate_keys = as_key_list(setup["covariate_keys"])
+        check_column(adata.obs, perturbation_key, "perturbation_key")
+        for key, argument in [(cell_type_key, "cell_type_key")] + [
+            (key, "covariate_keys") for key in covariate_keys
+        ]:
+            if key is not None:
+                check_column(adata.obs, key, argument)
         layer = setup["layer"]
         get_expression(adata, layer)  # validates the layer
         control_value = str(setup["control_value"])
@@ -118,7 +118,7 @@ class Baseline(ABC):
         perturbation_key: str = "condition",
         control_value: Hashable = "control",
         cell_type_key: str | None = None,
-        covariate_keys: Sequence[str] | None = None,
+        covariate_keys: str | Sequence[str] | None = None,
         layer: str | None = None,
     ) -> None:
         """Register the columns of an AnnData, as :meth:`CaLMFlowPerturb.setup_anndata` does.
@@ -137,7 +137,7 @@ class Baseline(ABC):
         %(param_covariate_keys)s
         %(param_layer)s
         """
-        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        covariate_keys = as_key_list(covariate_keys) or None
         check_setup(adata, perturbation_key, control_value, cell_type_key, covariate_keys, layer)
         adata.uns[SETUP_KEY] = {
             "perturbation_key": perturbation_key,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from .._suggest import close_matches
 from ..nn import description_text, load_minilm
 
 if TYPE_CHECKING:
@@ -91,13 +91,10 @@ def as_vectors(embeddings: Mapping[str, Any] | pd.DataFrame | None) -> dict[str,
 def unknown_message(unknown: Sequence[str], known: Iterable[str]) -> str:
     """Name the perturbations without knowledge, each with its closest known names."""
     known = list(known)
-    folded = {}
-    for name in known:
-        folded.setdefault(name.casefold(), name)
     parts = []
     for name in unknown:
-        close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(repr(folded[c]) for c in close)}?)" if close else ""
+        close = close_matches(name, known)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         parts.append(f"{name!r}{hint}")
     return (
         f"No knowledge of {', '.join(parts)}: never measured in training, and neither "

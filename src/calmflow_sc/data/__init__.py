@@ -43,10 +43,10 @@ from ._splits import (
 )
 from ._validation import (
     MIN_TRAINING_CELLS,
+    align_query_genes,
     check_control_value,
     check_obs_column,
     check_perturbation_labels,
-    check_query_genes,
     check_setup,
     warn_empty_categories,
 )
@@ -67,6 +67,7 @@ __all__ = [
     "SequenceDataSplitter",
     "SequenceDataset",
     "Split",
+    "align_query_genes",
     "bounded_per_context",
     "canonical_dose_levels",
     "canonical_label",
@@ -75,7 +76,6 @@ __all__ = [
     "check_dose_column",
     "check_obs_column",
     "check_perturbation_labels",
-    "check_query_genes",
     "check_setup",
     "cinemaot_splits",
     "component_doses",

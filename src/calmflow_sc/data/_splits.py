@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from anndata import AnnData
 
+from .._anndata import check_column
 from .._docs import doc
 from ._labels import COMBINATION_SEPARATOR, is_combination, label_parts
 
@@ -30,10 +31,7 @@ class Split(NamedTuple):
 
 
 def _column(adata: AnnData, key: str) -> np.ndarray:
-    if key not in adata.obs:
-        raise KeyError(
-            f"Column {key!r} not found in adata.obs; available: {list(adata.obs.columns)}."
-        )
+    check_column(adata.obs, key, "key")
     return adata.obs[key].astype(str).to_numpy()
 
 

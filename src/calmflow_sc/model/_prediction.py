@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from anndata import AnnData
 from mudata import MuData
@@ -14,7 +15,7 @@ from .._anndata import get_expression
 from .._constants import DECODINGS, Decoding, check_choice
 from .._expression import check_expression
 from .._outputs import check_count, check_seed, check_temperature
-from ..data import check_query_genes
+from ..data import align_query_genes
 from ._prediction_writer import PredictionWriter, check_output
 from ._predictor import Predictor
 from ._support import support_record, warn_low_support
@@ -152,7 +153,7 @@ class PredictionMixin:
         )
         decoding = self.decoding if decoding is None else decoding
         check_choice("decoding", decoding, DECODINGS)
-        self._check_query(query)
+        query, writer.gene_order = self._check_query(query, inplace and stream_to is None)
         builder = self.prompt_builder
         treatment = {builder.perturbation_key: str(perturbation)}
         if dose is not None:
@@ -211,14 +212,19 @@ class PredictionMixin:
             message="The model is not trained yet: call model.train() before predicting.",
         )
 
-    def _check_query(self, adata: AnnData) -> None:
-        """Refuse cells that are not an AnnData of the training genes with valid expression."""
+    def _check_query(self, adata: AnnData, whole_layer: bool) -> tuple[AnnData, np.ndarray | None]:
+        """The query on the training genes in order, refused unless it has valid expression.
+
+        Returns the aligned query and the gene positions that put predictions back in the
+        query's order (:func:`~calmflow_sc.data.align_query_genes`).
+        """
         if not isinstance(adata, AnnData):
             raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
         if adata.n_obs == 0:
             raise ValueError("The AnnData to predict has no cells.")
-        check_query_genes(adata, self.var_names_)
-        check_expression(adata, self._layer)
+        aligned, back = align_query_genes(adata, self.var_names_, whole_layer)
+        check_expression(aligned, self._layer)
+        return aligned, back
 
     def generate(
         self,

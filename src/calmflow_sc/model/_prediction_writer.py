@@ -194,6 +194,8 @@ class PredictionWriter:
         self.output = output
         self.into = into
         self.copy_to_layer = copy_to_layer
+        #: Column positions that put a prediction (training gene order) into ``into``'s order.
+        self.gene_order: np.ndarray | None = None
 
     def write(
         self,
@@ -237,7 +239,7 @@ class PredictionWriter:
                 uns={f"{key}_params": params} if params is not None else None,
             )
         record_outputs(self.into, key, f"X_{key}")
-        self.into.layers[key] = values
+        self.into.layers[key] = values if self.gene_order is None else values[:, self.gene_order]
         self._annotate(prediction.coordinates, params)
         return None
 

@@ -11,6 +11,7 @@ from mudata import MuData
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalJointObsField, CategoricalObsField, LayerField
 
+from .._anndata import as_key_list
 from .._constants import REGISTRY_KEYS
 from .._docs import doc
 from .._expression import check_expression
@@ -37,7 +38,7 @@ class SetupMixin:
         perturbation_key: str = "condition",
         control_value: str = "control",
         cell_type_key: str | None = None,
-        covariate_keys: Sequence[str] | None = None,
+        covariate_keys: str | Sequence[str] | None = None,
         layer: str | None = None,
         dose_key: str | None = None,
         **kwargs: Any,
@@ -62,7 +63,7 @@ class SetupMixin:
         %(param_dose_key)s
         """
         setup_method_args = cls._get_setup_method_args(**locals())
-        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        covariate_keys = as_key_list(covariate_keys) or None
         setup_method_args["setup_args"]["covariate_keys"] = covariate_keys
         setup_method_args["setup_args"]["control_value"] = str(control_value)
         check_setup(
@@ -96,7 +97,7 @@ class SetupMixin:
         perturbation_key: str = "condition",
         control_value: str = "control",
         cell_type_key: str | None = None,
-        covariate_keys: Sequence[str] | None = None,
+        covariate_keys: str | Sequence[str] | None = None,
         rna_layer: str | None = None,
         modalities: dict[str, str | None] | None = None,
         dose_key: str | None = None,
@@ -143,7 +144,7 @@ class SetupMixin:
             )
         modalities = {"rna_layer": "rna", **(modalities or {})}
         setup_method_args = cls._get_setup_method_args(**locals())
-        covariate_keys = list(covariate_keys) if covariate_keys is not None else None
+        covariate_keys = as_key_list(covariate_keys) or None
         setup_method_args["setup_args"]["covariate_keys"] = covariate_keys
         setup_method_args["setup_args"]["control_value"] = str(control_value)
         where = cls._create_modalities_attr_dict(modalities, setup_method_args)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from .._suggest import close_matches
 from ..data import ConditionEncoder, PromptBuilder, component_doses, distinct_treatments
 from ._component_knowledge import ComponentKnowledge, TextEncoder, UnknownComponentError
 from ._condition_prior import ConditionPrior
@@ -17,10 +17,6 @@ from ._condition_prior import ConditionPrior
 CONTEXT_TREATMENT = "the perturbation that follows"
 #: Temperature of the softmax of knowledge cosines that weighs a component's neighbours.
 NEIGHBOUR_TEMPERATURE = 0.1
-#: Least similarity (:class:`difflib.SequenceMatcher` ratio) of a name suggested for a typo.
-CLOSE_MATCH_CUTOFF = 0.6
-#: Suggestions are at most this much less similar than the closest one.
-CLOSE_MATCH_MARGIN = 0.1
 
 Tokenize = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
 TextEmbedder = Callable[[list[str]], torch.Tensor]
@@ -233,21 +229,9 @@ class ConditionPromptEncoder:
         """Known components (trained or with knowledge) spelled like ``name``, closest first.
 
         Matches ignore case (``"ifngr2"`` finds ``"IFNGR2"``) and allow typos (``"IFGNR2"``
-        finds it too): :func:`difflib.get_close_matches` with cutoff ``CLOSE_MATCH_CUTOFF``,
-        keeping those within ``CLOSE_MATCH_MARGIN`` of the closest.
+        finds it too), as :func:`calmflow_sc._suggest.close_matches` finds them.
         """
-        spellings: dict[str, list[str]] = {}
-        for known in dict.fromkeys([*self.trained_components, *self.knowledge.names]):
-            spellings.setdefault(known.lower(), []).append(known)
-        word = str(name).lower()
-        best = difflib.get_close_matches(word, list(spellings), n=1, cutoff=CLOSE_MATCH_CUTOFF)
-        if not best:
-            return []
-        closest = difflib.SequenceMatcher(None, best[0], word).ratio()
-        lowered = difflib.get_close_matches(
-            word, list(spellings), n=n, cutoff=max(CLOSE_MATCH_CUTOFF, closest - CLOSE_MATCH_MARGIN)
-        )
-        return [known for low in lowered for known in spellings[low] if known != name][:n]
+        return close_matches(name, [*self.trained_components, *self.knowledge.names], n=n)
 
     def spelling_hint(self, names: Sequence[str]) -> str:
         """``" Did you mean 'IFNGR2' for 'IFGNR2'?"`` for the names with close matches, or ``""``."""

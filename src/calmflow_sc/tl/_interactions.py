@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._anndata import get_expression
+from .._anndata import check_column, get_expression
 from .._docs import doc
 from ..data import label_parts
 
@@ -19,11 +19,7 @@ def _mean_changes(
     adata: AnnData, perturbation_key: str, control_value: str, layer: str | None
 ) -> dict[str, np.ndarray]:
     """Each perturbation's mean expression minus the control cells' mean."""
-    if perturbation_key not in adata.obs:
-        raise KeyError(
-            f"perturbation_key={perturbation_key!r} is not a column of adata.obs (available: "
-            f"{list(adata.obs.columns)})."
-        )
+    check_column(adata.obs, perturbation_key, "perturbation_key")
     labels = adata.obs[perturbation_key].astype(str).to_numpy()
     if not (labels == control_value).any():
         raise ValueError(f"No control cells: no value of the column equals {control_value!r}.")
