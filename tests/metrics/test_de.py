@@ -55,3 +55,13 @@ def test_undetected_genes_do_not_enter_the_ranking(cells):
     assert de_overlap(pred, real, control, k=6) == 1.0
     # with every gene compared, the constant shift of the undetected genes wins the ranking
     assert de_overlap(pred, real, control, k=6, min_fraction=0.0) < 1.0
+
+
+def test_predicting_no_change_cannot_score_on_de_overlap(cells):
+    """Controls as the prediction: the ranking of their tests is noise, not a finding."""
+    real, control, _ = cells
+    rng = np.random.default_rng(3)
+    unchanged = control[rng.permutation(len(control))[:50]]
+    assert de_overlap(unchanged, real, control, k=6) == 0.0
+    assert len(de_genes(unchanged, control, 6, max_pvalue=0.05)) == 0
+    assert len(de_genes(unchanged, control, 6)) == 6  # without the threshold, six are named

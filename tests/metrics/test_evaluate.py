@@ -178,3 +178,28 @@ def test_groupby_scores_each_group(trio):
             top_k=(5,),
             de_k=(10,),
         )
+
+
+def test_evaluate_reads_the_prediction_layer(trio):
+    pred, real, control = trio
+    expected = evaluate(pred, real, control, transport=False, de_k=(), top_k=(5,))
+    query = pred.copy()  # cells predicted in place: X is theirs, the prediction a layer
+    query.layers["calmflow"] = pred.X.copy()
+    query.X = control.X[: pred.n_obs].copy()
+    unread = evaluate(query, real, control, transport=False, de_k=(), top_k=(5,))
+    assert not np.allclose(unread["value"], expected["value"])  # X: the controls themselves
+    explicit = evaluate(
+        query, real, control, pred_layer="calmflow", transport=False, de_k=(), top_k=(5,)
+    )
+    np.testing.assert_allclose(explicit["value"], expected["value"])
+    query.uns["calmflow_params"] = {"perturbation": "IFNB"}  # as predict records it
+    recorded = evaluate(query, real, control, transport=False, de_k=(), top_k=(5,))
+    np.testing.assert_allclose(recorded["value"], expected["value"])
+
+
+def test_evaluate_refuses_predictions_and_observations_on_different_scales(trio):
+    pred, real, control = trio
+    counts = real.copy()
+    counts.X = np.round(np.expm1(counts.X) * 40)
+    with pytest.raises(ValueError, match=r"different scales: .*real.X holds counts"):
+        evaluate(pred, counts, control, transport=False, de_k=(), top_k=(5,))

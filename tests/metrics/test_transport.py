@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from calmflow_sc.metrics import sinkhorn_divergence, wasserstein
+from calmflow_sc.metrics._transport import mean_squared_distance
 
 
 def test_wasserstein_of_a_translation_is_its_length():
@@ -40,7 +43,23 @@ def test_sinkhorn_divergence_is_stable_for_distant_cells():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 30)) * 20
     y = rng.normal(size=(150, 30)) * 20 + 2
-    assert sinkhorn_divergence(x, y) == pytest.approx(wasserstein(x, y) ** 2, rel=0.01)
+    assert sinkhorn_divergence(x, y, epsilon=1.0) == pytest.approx(wasserstein(x, y) ** 2, rel=0.01)
+
+
+def test_default_epsilon_scales_with_the_observed_cells_and_converges_quietly():
+    """PCA coordinates of real cells: mean squared distances in the hundreds."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 50)) * 2
+    y = rng.normal(size=(500, 50)) * 2 + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that it did not converge fails the test
+        value = sinkhorn_divergence(x, y)
+    assert mean_squared_distance(y) == pytest.approx(
+        np.mean(((y[:, None, :] - y[None, :, :]) ** 2).sum(-1)) * 500 / 499, rel=1e-6
+    )
+    assert value == pytest.approx(sinkhorn_divergence(x, y, epsilon=0.1 * mean_squared_distance(y)))
+    assert value > sinkhorn_divergence(x, x + 0.1)  # still a distance of the samples
+    assert sinkhorn_divergence(x * 10, y * 10) == pytest.approx(100 * value, rel=1e-3)
 
 
 def test_errors():

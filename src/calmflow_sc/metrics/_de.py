@@ -12,6 +12,9 @@ from anndata import AnnData
 if TYPE_CHECKING:
     from ._array import Matrix
 
+#: A predicted DE gene counts in :func:`de_overlap` only below this adjusted p-value.
+DE_MAX_PVALUE = 0.05
+
 
 def de_genes(
     perturbed: Matrix,
@@ -19,6 +22,7 @@ def de_genes(
     k: int,
     var_names: pd.Index | None = None,
     method: str = "wilcoxon",
+    max_pvalue: float | None = None,
 ) -> np.ndarray:
     """Top ``k`` genes of perturbed vs control cells by scanpy's ``rank_genes_groups``.
 
@@ -35,10 +39,13 @@ def de_genes(
         Gene names; positions ``0 .. n_genes - 1`` when ``None``.
     method
         Test of :func:`scanpy.tl.rank_genes_groups` (``"wilcoxon"``, ``"t-test"`` ...).
+    max_pvalue
+        Keep only genes whose Benjamini-Hochberg adjusted p-value is below this (fewer than
+        ``k`` genes may come back); ``None`` keeps the top ``k`` whatever their p-values.
 
     Returns
     -------
-    The ``k`` gene names (or positions as str), most significant first.
+    At most ``k`` gene names (or positions as str), most significant first.
     """
     import scanpy as sc
     from scipy import sparse
@@ -64,6 +71,8 @@ def de_genes(
     )
     table = sc.get.rank_genes_groups_df(adata, group="perturbed")
     order = np.argsort(-np.abs(table["scores"].to_numpy()), kind="stable")
+    if max_pvalue is not None:
+        order = order[table["pvals_adj"].to_numpy()[order] < max_pvalue]
     return table["names"].to_numpy()[order[:k]].astype(str)
 
 
@@ -104,7 +113,10 @@ def de_overlap(
     """Fraction of the observed top-``k`` DE genes that the prediction also ranks in its top ``k``.
 
     Both rankings come from :func:`de_genes` against the same control cells (the predicted
-    cells vs control, the observed perturbed cells vs control), over the same genes: those
+    cells vs control, the observed perturbed cells vs control), keeping on both sides only
+    genes whose change is significant (adjusted p-value below ``DE_MAX_PVALUE``): a
+    prediction of no change, whose ranking is noise, scores 0, and an observation with fewer
+    than ``k`` significant genes is matched on those. Both use the same genes: those
     detected in at least ``min_fraction`` of the observed cells (:func:`detected_genes`). The
     gene set does not depend on the prediction. Without it, genes that are zero in every
     observed cell dominate a prediction's ranking as soon as it shifts them by any constant
@@ -123,7 +135,8 @@ def de_overlap(
 
     Returns
     -------
-    ``|top_k(pred) & top_k(real)| / k``, between 0 and 1.
+    ``|top_k(pred) & top_k(real)| / |top_k(real)|``, between 0 and 1; NaN when no observed
+    change is significant.
     """
     return de_overlaps(pred, real, control, [k], method, min_fraction)[k]
 
@@ -150,6 +163,15 @@ def de_overlaps(
             raise ValueError(
                 f"`k` must be between 1 and the number of compared genes ({n_genes}), got {k}."
             )
-    predicted = de_genes(columns(pred), columns(control), n_genes, method=method)
-    observed = de_genes(columns(real), columns(control), n_genes, method=method)
-    return {k: len(set(predicted[:k]) & set(observed[:k])) / k for k in ks}
+    predicted = de_genes(
+        columns(pred), columns(control), n_genes, method=method, max_pvalue=DE_MAX_PVALUE
+    )
+    observed = de_genes(
+        columns(real), columns(control), n_genes, method=method, max_pvalue=DE_MAX_PVALUE
+    )
+    return {
+        k: len(set(predicted[:k]) & set(observed[:k])) / len(observed[:k])
+        if len(observed)
+        else np.nan
+        for k in ks
+    }

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._anndata import get_expression
+from .._anndata import get_expression, sample_rows
+from .._expression import LOG_NORMALISE_FIX, expression_scale, value_summary
+from .._outputs import recorded_prediction
 from ._array import as_float64_2d, column_means
 from ._de import de_overlaps
 from ._energy import energy_distance
@@ -28,11 +30,13 @@ def evaluate(
     control: AnnData,
     *,
     layer: str | None = None,
+    pred_layer: str | None = None,
+    key: str | None = None,
     obsm: str | None = None,
     top_k: Sequence[int] = (20, 50, 100),
     n_comps: int = 50,
     transport: bool = True,
-    sinkhorn_epsilon: float = 1.0,
+    sinkhorn_epsilon: float | None = None,
     de_k: Sequence[int] = (50,),
     groupby: str | None = None,
 ) -> pd.DataFrame:
@@ -43,6 +47,8 @@ def evaluate(
     components fitted on the observed perturbed and control cells together (the prediction does
     not influence the embedding) onto which all three are projected. Gene-space metrics compare
     mean expression profiles (see :func:`mean_expression_scores`) in ``X`` or ``layer``.
+    Expression on another scale than the others' (raw counts beside log-normalised values,
+    normalised values that were not log-transformed, scaled values) is refused.
 
     The returned metrics are, in order:
 
@@ -59,7 +65,8 @@ def evaluate(
       genes with the largest absolute observed change from control (:func:`top_changed_genes`);
     - ``de_overlap_top{k}`` for each ``k`` in ``de_k``: :func:`de_overlap` (Wilcoxon tests of
       scanpy's ``rank_genes_groups`` over the genes detected in at least 5% of the observed
-      cells, gene space).
+      cells, gene space; a predicted gene counts only when its change is significant, so
+      predicting no change scores 0).
 
     Lower is better for the distances, higher for the correlations and overlaps.
 
@@ -72,8 +79,14 @@ def evaluate(
     control
         Observed control cells.
     layer
-        Layer holding the expression used for gene-space metrics and the PCA; ``X`` if ``None``.
-        The same layer is read from all three objects.
+        Layer of ``real`` and ``control`` holding the expression used for gene-space metrics
+        and the PCA; ``X`` if ``None``.
+    pred_layer
+        Layer of ``pred`` holding the prediction (e.g. ``"calmflow"``). ``None`` reads what
+        ``predict`` recorded in ``pred.uns[key + "_params"]`` (the layer ``key`` of cells
+        predicted in place); for a ``pred`` that records no prediction, ``layer``.
+    key
+        The ``key_added`` of the prediction to score; ``None`` for the one ``pred`` records.
     obsm
         Key of an embedding present in the ``obsm`` of all three objects, used for the distribution
         metrics instead of the PCA.
@@ -84,7 +97,8 @@ def evaluate(
     transport
         Also compute the optimal-transport metrics (cubic in the number of cells).
     sinkhorn_epsilon
-        Entropic regularisation of the Sinkhorn divergence.
+        Entropic regularisation of the Sinkhorn divergence; ``None`` scales it to the observed
+        cells (:func:`sinkhorn_divergence`).
     de_k
         Sizes of the DE gene sets compared; empty to skip the tests.
     groupby
@@ -100,16 +114,20 @@ def evaluate(
     Raises
     ------
     ValueError
-        If the objects do not share ``var_names`` in the same order, or ``layer``/``obsm`` is
-        missing from one of them.
+        If the objects do not share ``var_names`` in the same order, ``layer``/``obsm`` is
+        missing from one of them, or their expression is on different scales.
     """
     adatas = {"pred": pred, "real": real, "control": control}
+    recorded, _ = recorded_prediction(pred, pred_layer, key)
+    layers = {"pred": recorded if (pred_layer or key or recorded) else layer, "real": layer}
+    layers["control"] = layer
+    check_same_scale(adatas, layers)
     for name in ("pred", "control"):
         if not adatas[name].var_names.equals(real.var_names):
             raise ValueError(f"`{name}` and `real` must have the same var_names in the same order.")
     if groupby is None:
         table = _evaluate_group(
-            pred, real, control, layer, obsm, top_k, n_comps, transport, sinkhorn_epsilon, de_k
+            pred, real, control, layers, obsm, top_k, n_comps, transport, sinkhorn_epsilon, de_k
         )
         return table.assign(group="all")[["group", "metric", "value"]]
     for name in ("pred", "real"):
@@ -129,7 +147,7 @@ def evaluate(
             pred[(pred_groups == group).to_numpy()],
             real[(real_groups == group).to_numpy()],
             group_control,
-            layer,
+            layers,
             obsm,
             top_k,
             n_comps,
@@ -141,20 +159,47 @@ def evaluate(
     return pd.concat(tables, ignore_index=True)[["group", "metric", "value"]]
 
 
+def check_same_scale(adatas: dict[str, AnnData], layers: dict[str, str | None]) -> None:
+    """Refuse expression of the three objects on different scales, naming the fix.
+
+    Log-normalised predictions scored against raw counts (or normalised values that were not
+    log-transformed, or scaled values) give numbers that mean nothing.
+
+    Parameters
+    ----------
+    adatas
+        ``pred``, ``real`` and ``control``.
+    layers
+        The layer read from each (``None`` for ``X``).
+    """
+    scales = {}
+    for name, adata in adatas.items():
+        where = f"{name}.layers[{layers[name]!r}]" if layers[name] is not None else f"{name}.X"
+        stats = value_summary(sample_rows(get_expression(adata, layers[name], name), 2000), where)
+        scales[name] = (expression_scale(stats), where)
+    if len({scale for scale, _ in scales.values()}) > 1:
+        found = "; ".join(f"{where} holds {scale} values" for scale, where in scales.values())
+        raise ValueError(
+            f"The expression to compare is on different scales: {found}. Score every object on "
+            f"one scale, e.g. log-normalise the counts ({LOG_NORMALISE_FIX}) or name the "
+            "log-normalised layer with layer= / pred_layer=."
+        )
+
+
 def _evaluate_group(
     pred: AnnData,
     real: AnnData,
     control: AnnData,
-    layer: str | None,
+    layers: dict[str, str | None],
     obsm: str | None,
     top_k: Sequence[int],
     n_comps: int,
     transport: bool,
-    sinkhorn_epsilon: float,
+    sinkhorn_epsilon: float | None,
     de_k: Sequence[int],
 ) -> pd.DataFrame:
     adatas = {"pred": pred, "real": real, "control": control}
-    expr = {name: get_expression(adata, layer, name) for name, adata in adatas.items()}
+    expr = {name: get_expression(adata, layers[name], name) for name, adata in adatas.items()}
 
     if obsm is None:
         emb_pred, emb_real = pca_embed(

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._outputs import recorded_prediction
 from ..metrics import pearson_r, top_changed_genes
-from ._utils import dense_expression, finish, new_axes, recorded_prediction
+from ._utils import dense_expression, finish, new_axes
 
 if TYPE_CHECKING:
     from pathlib import Path
