@@ -8,6 +8,7 @@ do not load torch and scvi-tools.
 from __future__ import annotations
 
 import importlib
+import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,10 @@ try:
     __version__ = version("calmflow-sc")
 except PackageNotFoundError:  # pragma: no cover - source checkout without install
     __version__ = "0.0.0"
+
+# Lightning announces every ``scvi.settings.seed = ...`` with "Seed set to N": a line the user
+# did not ask for in every notebook and script. Its warnings still show.
+logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
 
 _SUBMODULES = ("baselines", "data", "datasets", "metrics", "model", "module", "nn", "pl", "tl")
 _SUBMODULES += ("train", "knowledge")

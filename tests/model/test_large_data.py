@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import sparse
 
-import calmflow_sc.model._training as training_file
+import calmflow_sc.model._training_data as training_file
 from calmflow_sc import CaLMFlowPerturb
 from calmflow_sc._anndata import sample_rows
 from calmflow_sc.data import PCARepresentation

@@ -1,32 +1,33 @@
-"""Training a CaLMFlowPerturb: model space, controls, coupling, split, run, checkpoints."""
+"""Training a CaLMFlowPerturb: the run, its validation, its budget and its checkpoints."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scvi
-import torch
 
-from .._anndata import sample_rows
-from .._constants import REGISTRY_KEYS
 from .._outputs import check_count
 from .._saving import read_manifest, read_saved_model, read_training_state
-from ..data import MIN_TRAINING_CELLS, Coupling, SequenceBuilder, bounded_per_context
-from ..module import VARIANT_WEIGHTS, refresh_prior_inputs
+from ..data import MIN_TRAINING_CELLS
 from ..train import (
     HELDOUT_MONITOR,
     EpochProgressBar,
     InterruptionRecorder,
     RestoreBestWeights,
     TrainingCheckpoint,
+    budget_summary,
     default_max_epochs,
     quiet_libraries,
+    resolve_num_threads,
+    torch_threads,
 )
 from ._heldout import (
     check_validation,
@@ -36,116 +37,18 @@ from ._heldout import (
     refit_all_conditions,
     weights_copy,
 )
+from ._training_data import TrainingDataMixin
 
-#: The PCA is fitted on at most this many training cells (a random sample beyond it), so that
-#: its memory does not grow with the data.
-PCA_MAX_CELLS = 50_000
-#: The model stores at most this many control cells of each context (cell type and
-#: covariates; a random sample beyond it) to start flows from, so that it does not grow with
-#: the data.
-CONTROL_POOL_MAX_PER_CONTEXT = 20_000
+#: A child of scvi-tools' logger, so that its verbosity setting shows or hides the messages.
+logger = logging.getLogger("scvi.calmflow_sc")
 
 
-class TrainingMixin:
-    """Training: model space, control pool and coupling, the split, the run and its checkpoints.
+class TrainingMixin(TrainingDataMixin):
+    """Training: the run, its validation and its checkpoints (the data: the base mixin).
 
     A part of :class:`~calmflow_sc.CaLMFlowPerturb`, which combines it with scvi-tools'
     base classes.
     """
-
-    def _fit_to_training_cells(
-        self, left_out_rows: np.ndarray | None = None
-    ) -> tuple[SequenceBuilder, np.ndarray]:
-        """Fit the PCA (once), store the control cells, map every cell to model space.
-
-        ``left_out_rows`` are condition-table rows held out: no flow leads to their cells, and
-        neither the PCA nor the condition prior sees them.
-
-        Returns
-        -------
-        The builder of training sequences, and the indices of the cells the flows lead to:
-        every cell, or with ``source="control"`` the perturbed cells (a flow from controls to
-        controls is the identity and would teach the model that a cell type's own cells never
-        move).
-        """
-        manager = self.adata_manager
-        module = self.module
-        expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        representation = module.representation
-        is_control, conditions, contexts = self.condition_space.registered_conditions(manager)
-        kept = ~np.isin(conditions, [] if left_out_rows is None else left_out_rows)
-        if not representation.is_fitted:
-            if kept.all():
-                representation.fit(sample_rows(expression, PCA_MAX_CELLS, seed=0))
-            else:  # a sample of the kept cells, read in increasing order
-                rows = np.flatnonzero(kept)
-                if len(rows) > PCA_MAX_CELLS:
-                    rng = np.random.default_rng(0)
-                    rows = np.sort(rng.choice(rows, PCA_MAX_CELLS, replace=False))
-                representation.fit(expression[rows])
-        with torch.no_grad():
-            states = representation.transform_matrix(expression).float().cpu()
-        if module.source == "control":
-            self._warn_contexts_without_controls(contexts, is_control)
-        controls = np.flatnonzero(is_control)
-        controls = controls[bounded_per_context(contexts[controls], CONTROL_POOL_MAX_PER_CONTEXT)]
-        module.set_control_pool(states[torch.as_tensor(controls)], contexts[controls])
-        variant_weights = None
-        if module.condition_prior is not None:
-            # states of the kept cells only (no copy when none is left out)
-            seen = states if kept.all() else states[torch.as_tensor(np.flatnonzero(kept))]
-            module.condition_prior.fit(seen, conditions[kept], module.control_pool.means())
-            refresh_prior_inputs(module)
-            variant_weights = VARIANT_WEIGHTS
-        targets = np.flatnonzero(~is_control & kept) if module.source == "control" else None
-        coupling = None
-        if targets is not None and self.pairing == "condition":
-            coupling = Coupling.fit(
-                states,
-                conditions,
-                contexts,
-                targets,
-                module.control_pool,
-                seed=int(scvi.settings.seed or 0),
-            )
-        builder = SequenceBuilder(
-            states=states,
-            conditions=conditions,
-            contexts=contexts,
-            pool=module.control_pool if module.source == "control" else None,
-            n_steps=module.n_steps,
-            n_trajectories=module.n_trajectories,
-            path_sigma=module.path_sigma,
-            coupling=coupling,
-            variant_weights=variant_weights,
-            n_conditions=len(module.prompt_inputs),
-        )
-        if targets is not None:
-            return builder, targets
-        return builder, np.flatnonzero(kept)
-
-    def _warn_contexts_without_controls(self, contexts: np.ndarray, is_control: np.ndarray):
-        """Name the cell types (and covariate groups) whose flows must borrow controls."""
-        lacking = np.setdiff1d(np.unique(contexts[~is_control]), contexts[is_control])
-        if len(lacking) == 0:
-            return
-        keys = self.condition_space.context_keys
-        obs = self._as_anndata(self.adata).obs
-        if keys:
-            unique, first = np.unique(contexts, return_index=True)  # a cell of each context
-            first = dict(zip(unique.tolist(), first.tolist(), strict=True))
-            names = [
-                ", ".join(f"{key}={obs[key].iloc[first[int(c)]]}" for key in keys) for c in lacking
-            ]
-        else:
-            names = ["all cells"]
-        warnings.warn(
-            f"{len(lacking)} group(s) have perturbed cells but no control cells: "
-            f"{names[:5]}. Their flows start from control cells of the same cell type, or "
-            "else from any control cell; add their controls, or use source='gaussian'.",
-            UserWarning,
-            stacklevel=3,
-        )
 
     def train(
         self,
@@ -162,6 +65,8 @@ class TrainingMixin:
         resume: bool = False,
         validation: str | pd.DataFrame = "cells",
         refit: bool = False,
+        max_time: str | dict | timedelta | None = None,
+        num_threads: int | None = None,
         plan_kwargs: dict | None = None,
         **kwargs: Any,
     ):
@@ -219,6 +124,15 @@ class TrainingMixin:
         refit
             After validating on held-out conditions, train again from the start on all of
             them for the epochs they chose (twice the time).
+        max_time
+            Stop after this much wall time (Lightning's ``max_time``: ``"DD:HH:MM:SS"``, a
+            :class:`~datetime.timedelta` or a dict such as ``{"minutes": 10}``), keeping the
+            best weights so far.
+        num_threads
+            CPU threads of torch while training; ``None`` uses ``scvi.settings.num_threads``
+            if set, else ``OMP_NUM_THREADS``'s, else one thread on machines with at most 4
+            cores and half the cores on larger ones (:func:`calmflow_sc.train.default_num_threads`;
+            on a small machine that runs anything else, more threads are many times slower).
         plan_kwargs
             Further arguments of :class:`calmflow_sc.train.CaLMFlowTrainingPlan`, e.g.
             ``warmup_fraction``, ``final_lr_ratio``, ``reduce_lr_on_plateau``.
@@ -226,6 +140,12 @@ class TrainingMixin:
             Further arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and
             the Lightning trainer, e.g. ``precision="bf16-mixed"``, ``train_size``,
             ``early_stopping_patience``, ``check_val_every_n_epoch``.
+
+        Notes
+        -----
+        Training starts with one line (scvi-tools' logger, shown at its default verbosity)
+        giving the cells, epochs and steps that will run at most, the rule that chose them, and
+        the threads.
         """
         if self.adata is None:
             raise ValueError(
@@ -273,6 +193,7 @@ class TrainingMixin:
             )
         splitter.setdefault("builder", builder)
         n_train, n_validation = (len(part) for part in splitter["external_indexing"][:2])
+        default_budget = max_epochs is None
         if max_epochs is None:
             max_epochs = default_max_epochs(n_train)
         plan = {"lr": lr, "weight_decay": weight_decay}
@@ -313,10 +234,26 @@ class TrainingMixin:
         if kwargs.get("enable_progress_bar", True) and not kwargs.get("simple_progress_bar"):
             kwargs["simple_progress_bar"] = False  # ours instead: the same, without v_num
             callbacks.append(EpochProgressBar())
+        if max_time is not None:
+            kwargs["max_time"] = max_time
+        threads = resolve_num_threads(num_threads)
+        stopping = "conditions" if heldout is not None else "cells" if early_stopping else "none"
+        logger.info(
+            budget_summary(
+                n_train,
+                n_validation,
+                int(max_epochs),
+                batch_size,
+                default_budget,
+                stopping,
+                max_time,
+                threads,
+            )
+        )
         self.module.train()  # a loaded or trained model is in eval mode (dropout off)
         sigint = signal.getsignal(signal.SIGINT)
         try:
-            with quiet_libraries():
+            with quiet_libraries(), torch_threads(threads):
                 result = super().train(
                     max_epochs=max_epochs,
                     batch_size=batch_size,
@@ -345,6 +282,7 @@ class TrainingMixin:
         arguments |= {"lr": lr, "weight_decay": weight_decay, "plan_kwargs": plan_kwargs}
         arguments |= {"checkpoint_dir": checkpoint_dir, **given}
         arguments["checkpoint_every_n_epochs"] = checkpoint_every_n_epochs
+        arguments |= {"max_time": max_time, "num_threads": num_threads}
         return refit_all_conditions(self, initial, (restore.best_epoch or 0) + 1, arguments)
 
     def _read_checkpoint(self, directory: str | Path) -> dict[str, Any]:
@@ -381,18 +319,3 @@ class TrainingMixin:
             UserWarning,
             stacklevel=3,
         )
-
-    @staticmethod
-    def _split(targets: np.ndarray, n_obs: int, train_size: float | None) -> list[np.ndarray]:
-        """Training / validation split of the target cells (scvi-tools' seed).
-
-        Cells that are no target (controls, with ``source="control"``) form the unused test
-        set, as scvi-tools' splitter wants every cell in some set.
-        """
-        train_size = 0.9 if train_size is None else float(train_size)
-        if not 0.0 < train_size <= 1.0:
-            raise ValueError(f"train_size must be in (0, 1], got {train_size}.")
-        shuffled = np.random.default_rng(scvi.settings.seed).permutation(targets)
-        n_train = max(1, int(np.ceil(train_size * len(shuffled))))
-        rest = np.setdiff1d(np.arange(n_obs), targets)
-        return [shuffled[:n_train], shuffled[n_train:], rest]

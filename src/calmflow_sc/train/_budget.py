@@ -43,3 +43,52 @@ def default_max_epochs(
     if cell_visits is None:
         cell_visits = default_cell_visits(n_cells)
     return int(min(max(math.ceil(cell_visits / n_cells), min_epochs), max_epochs))
+
+
+def budget_summary(
+    n_train: int,
+    n_validation: int,
+    max_epochs: int,
+    batch_size: int,
+    default_budget: bool,
+    validation: str,
+    max_time: object | None,
+    num_threads: int,
+) -> str:
+    """The one line that says, at the start of training, how much will run and why.
+
+    Parameters
+    ----------
+    n_train, n_validation
+        Cells the flows lead to in training and held out for validation.
+    max_epochs
+        Epochs at most.
+    batch_size
+        Cells per step.
+    default_budget
+        ``max_epochs`` came from :func:`default_max_epochs` (not the caller).
+    validation
+        What decides early stopping (``"cells"`` or ``"conditions"``), or ``"none"``.
+    max_time
+        The wall-time limit, if any.
+    num_threads
+        Torch's CPU threads.
+    """
+    steps = max(1, math.ceil(n_train / batch_size))
+    rule = (
+        f"the default budget of {default_cell_visits(n_train):,} cell visits (75,000 x "
+        f"sqrt(cells / 1,000); calmflow_sc.train.default_cell_visits)"
+        if default_budget
+        else "max_epochs as given"
+    )
+    stopping = {
+        "cells": "earlier if the held-out cells' loss stops improving",
+        "conditions": "earlier if the held-out conditions' predictions stop improving",
+    }.get(validation, "no early stopping")
+    limit = f", or after max_time={max_time!r}" if max_time is not None else ""
+    return (
+        f"Training on {n_train:,} cells ({n_validation:,} held out for validation): up to "
+        f"{max_epochs:,} epochs x {steps:,} steps of {batch_size} cells = {max_epochs * steps:,} "
+        f"steps, from {rule}; {stopping}{limit}. {num_threads} CPU thread"
+        f"{'s' if num_threads > 1 else ''} (train(num_threads=...) to change)."
+    )
