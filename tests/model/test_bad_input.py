@@ -120,7 +120,7 @@ def model():
 def test_predict_on_other_genes(model):
     other = gen_adata(n_cells=20, n_genes=35)
     other.var_names = [f"other{i}" for i in range(35)]
-    with pytest.raises(ValueError, match="lacks .* training genes"):
+    with pytest.raises(ValueError, match=r"lacks .* training genes"):
         model.predict(other, perturbation="IFNB")
     assert "calmflow" not in other.layers
 
@@ -143,7 +143,7 @@ def test_a_superset_of_the_genes_predicts_the_training_genes(model):
         var=pd.DataFrame(index=["extra0", "extra1", "extra2"]),
     )
     wider = ad.concat([extra, query], axis=1, merge="first")
-    with pytest.raises(ValueError, match="3 genes the model was not trained on.*inplace=False"):
+    with pytest.raises(ValueError, match=r"3 genes the model was not trained on.*inplace=False"):
         model.predict(wider, perturbation="IFNB")
     with pytest.warns(UserWarning, match="3 genes the model was not trained on; they are left out"):
         predicted = model.predict(wider, perturbation="IFNB", inplace=False)
