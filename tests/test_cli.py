@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -397,3 +398,45 @@ def test_evaluate_refuses_controls_as_predictions_and_writes_cell_eval_files(tmp
     written = anndata.read_h5ad(layout / "pred.h5ad")
     assert set(written.obs["condition"]) == {"IFNB", "control"}
     assert np.isfinite(written.X.toarray() if hasattr(written.X, "toarray") else written.X).all()
+
+
+def test_evaluate_refuses_counts_beside_log_predictions(tmp_path, capsys):
+    """A raw-count truth file scored against log-scale predictions used to exit 0."""
+    import numpy as np
+
+    from calmflow_sc.cli import main
+    from helpers import gen_adata
+
+    adata = gen_adata(n_cells=300, n_genes=120)
+    control = adata[adata.obs["condition"] == "control"].copy()
+    real = adata[adata.obs["condition"] == "IFNB"].copy()
+    real.X = real.X.copy()
+    real.X.data = np.round(np.expm1(real.X.data) * 50)  # the counts file
+    pred = control.copy()
+    pred.X = pred.X * 1.1
+    for name, cells in (("control", control), ("real", real), ("pred", pred)):
+        cells.write_h5ad(tmp_path / f"{name}.h5ad")
+    files = [str(tmp_path / f"{name}.h5ad") for name in ("pred", "real", "control")]
+    assert main(["evaluate", *files, "--out", str(tmp_path / "m.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "different scales" in error and "real.X holds counts" in error
+    assert not (tmp_path / "m.csv").exists()
+
+
+@pytest.mark.realdata
+def test_train_takes_a_time_limit_and_threads(kang_files, tmp_path):
+    result = _train_kang(
+        kang_files / "train.h5ad",
+        1000,
+        tmp_path / "model",
+        "--max-time",
+        "00:00:00:05",
+        "--num-threads",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # scvi-tools' logger colours numbers and wraps lines
+    output = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).split())
+    assert "up to 1,000 epochs" in output
+    assert "max_time='00:00:00:05'" in output
+    assert "1 CPU thread" in output

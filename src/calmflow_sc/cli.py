@@ -9,55 +9,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-DEMO_HELP = """\
-Train CaLMFlowPerturb on the embedded simulated data, predict a held-out combination
-(monocytes under IFNB+TNF) from monocyte control cells, write the predictions to an .h5ad
-and compare them with the control and mean-shift baselines.
-
-example:
-  calmflow-sc demo --out calmflow_sc_demo/predictions.h5ad
-"""
-
-
-TRAIN_HELP = """\
-Register a training file, train CaLMFlowPerturb on it and save the model to a directory.
-
-examples:
-  calmflow-sc train kang.h5ad --perturbation-key condition --control-value control \\
-      --cell-type-key cell_type --out kang_model
-  calmflow-sc train screen.h5mu --modality rna --perturbation-key guide --control-value NT \\
-      --covariate-keys donor --accelerator gpu --devices 1 --out screen_model
-"""
-
-PREDICT_HELP = """\
-Predict how the cells of QUERY respond to a perturbation, with a model saved by `train`.
-From .h5ad to .h5ad the cells are streamed in blocks (memory does not grow with their number):
-OUT holds the predicted expression in X, the cells' obs with the perturbation set to the one
-predicted, and the principal-component coordinates in obsm["X_" + KEY]. With an .h5mu, the
-predictions go to layers[KEY] and obsm["X_" + KEY] of a copy of QUERY.
-
-example:
-  calmflow-sc predict kang_model cd14_controls.h5ad --perturbation stimulated \\
-      --key-added calmflow --out cd14_predicted.h5ad
-"""
-
-GENERATE_HELP = """\
-Generate one cell per row of a CSV whose columns are the model's perturbation, cell-type and
-covariate columns.
-
-example:
-  printf 'condition,cell_type\\nstimulated,B\\nstimulated,NK\\n' > conditions.csv
-  calmflow-sc generate kang_model conditions.csv --out generated.h5ad
-"""
-
-EVALUATE_HELP = """\
-Score predicted cells against observed perturbed and control cells (energy distance, MMD,
-Wasserstein, Sinkhorn, R2 and Pearson delta, DE overlap) and write a tidy CSV.
-
-example:
-  calmflow-sc evaluate cd14_predicted.h5ad cd14_stimulated.h5ad cd14_controls.h5ad \\
-      --key-added calmflow --out metrics.csv
-"""
+from ._cli_help import DEMO_HELP, EVALUATE_HELP, GENERATE_HELP, PREDICT_HELP, TRAIN_HELP
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--refit", action="store_true", help="with --validation conditions: retrain on all"
     )
+    train.add_argument(
+        "--max-time",
+        default=None,
+        help="stop after this wall time, DD:HH:MM:SS (e.g. 00:00:30:00), keeping the best weights",
+    )
+    train.add_argument(
+        "--num-threads", type=int, default=None, help="CPU threads (default: 1 on <= 4 cores)"
+    )
     train.add_argument("--modality", default="rna", help="expression modality of .h5mu input")
     train.add_argument("--out", required=True, help="directory to save the model to")
     train.add_argument("--overwrite", action="store_true", help="replace a model saved in OUT")
@@ -150,7 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("real", help="observed perturbed cells")
     evaluate.add_argument("control", help="observed control cells")
     evaluate.add_argument(
-        "--key-added", default=None, help="layer of PRED holding the prediction (else X)"
+        "--pred-layer",
+        "--key-added",
+        dest="key_added",
+        default=None,
+        help="layer of PRED holding the prediction (else X)",
     )
     evaluate.add_argument("--layer", default=None, help="layer of REAL and CONTROL (else X)")
     evaluate.add_argument("--groupby", default=None, help="obs column scored group by group")
@@ -241,6 +205,8 @@ def _train(args: argparse.Namespace) -> int:
         devices=devices,
         validation=args.validation,
         refit=args.refit,
+        max_time=args.max_time,
+        num_threads=args.num_threads,
     )
     model.save(args.out, overwrite=args.overwrite)
     print(f"model saved to {args.out}")
