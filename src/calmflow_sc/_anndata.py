@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,10 +19,12 @@ except ImportError:  # anndata < 0.11
 
 __all__ = [
     "AnnDataKeyError",
+    "ComputedRows",
     "as_key_list",
     "check_column",
     "get_expression",
     "modality_with_obs",
+    "readable",
     "sample_rows",
     "sparse_dataset",
     "write_elem",
@@ -36,6 +39,41 @@ class AnnDataKeyError(KeyError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ComputedRows:
+    """A lazy (dask) matrix whose rows are computed when read.
+
+    ``matrix[a:b]`` and ``matrix[rows]`` give NumPy arrays or SciPy sparse matrices, as the
+    on-disk matrices of a backed AnnData do, so that code reading a matrix block by block
+    reads a lazy one too (an annbatch collection, :func:`calmflow_sc.data.read_collection`).
+
+    Parameters
+    ----------
+    array
+        The lazy matrix (anything with ``shape``, ``dtype`` and a ``compute()`` of its blocks).
+    """
+
+    def __init__(self, array: Any):
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray | sparse.spmatrix:
+        block = self.array[key]
+        return block.compute() if hasattr(block, "compute") else block
+
+
+def readable(matrix: Any) -> Any:
+    """``matrix``, or for a lazy (dask) one a :class:`ComputedRows` of it."""
+    dask_array = sys.modules.get("dask.array")  # loaded by whoever made a dask matrix
+    if dask_array is not None and isinstance(matrix, dask_array.Array):
+        return ComputedRows(matrix)
+    return matrix
 
 
 def get_expression(
@@ -62,14 +100,14 @@ def get_expression(
                 f"`{name}.X` is empty. Pass `layer=` naming the layer that holds log-normalised "
                 "expression."
             )
-        return adata.X
+        return readable(adata.X)
     if layer not in adata.layers:
         raise AnnDataKeyError(
             f"Layer {layer!r} is not in `{name}.layers` (available: {list(adata.layers)})."
             f"{did_you_mean(layer, adata.layers)} Pass the name of the layer holding "
             f"log-normalised expression, or `layer=None` for `{name}.X`."
         )
-    return adata.layers[layer]
+    return readable(adata.layers[layer])
 
 
 def as_key_list(keys: str | Iterable[str] | None) -> list[str]:

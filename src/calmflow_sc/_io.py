@@ -12,13 +12,16 @@ SUFFIXES = (".h5ad", ".h5mu")
 def _check_suffix(path: Path) -> None:
     if path.suffix not in SUFFIXES:
         raise ValueError(
-            f"{str(path)!r} is neither an .h5ad nor an .h5mu file; convert it with anndata or "
-            "mudata first."
+            f"{str(path)!r} is neither an .h5ad nor an .h5mu file nor an annbatch collection "
+            "(.zarr); convert it with anndata or mudata first."
         )
 
 
 def read_cells(path: str | Path, modality: str = "rna", backed: bool = False) -> AnnData:
-    """Read cells from an .h5ad file, or one modality of an .h5mu file.
+    """Read cells from an .h5ad file, one modality of an .h5mu file, or an annbatch collection.
+
+    An annbatch collection (a ``.zarr`` directory) is opened lazily with
+    :func:`calmflow_sc.data.read_collection`.
 
     For an .h5mu, columns of the MuData's global ``obs`` that the modality lacks are added to
     the modality's ``obs`` (for instance a perturbation label kept at the top level), see
@@ -38,6 +41,10 @@ def read_cells(path: str | Path, modality: str = "rna", backed: bool = False) ->
     The cells.
     """
     path = Path(path)
+    if path.suffix == ".zarr" and path.is_dir():
+        from .data import read_collection
+
+        return read_collection(path)
     _check_suffix(path)
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {str(path)!r}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._collection import read_collection
 from ._condition_space import ConditionSpace, RegisteredConditions
 from ._condition_splits import CINEMAOT_HELDOUT, cinemaot_splits, heldout_condition_splits
 from ._condition_table import MAX_CONDITIONS, condition_table, context_radix
@@ -100,6 +101,7 @@ __all__ = [
     "pair_within_groups",
     "parse_doses",
     "perturbation_components",
+    "read_collection",
     "render_perturbation",
     "rows_per_block",
     "sample_paths",

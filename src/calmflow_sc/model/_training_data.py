@@ -8,7 +8,7 @@ import numpy as np
 import scvi
 import torch
 
-from .._anndata import sample_rows
+from .._anndata import readable, sample_rows
 from .._constants import REGISTRY_KEYS
 from ..data import Coupling, SequenceBuilder, bounded_per_context
 from ..module import VARIANT_WEIGHTS, refresh_prior_inputs
@@ -45,7 +45,7 @@ class TrainingDataMixin:
         """
         manager = self.adata_manager
         module = self.module
-        expression = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        expression = readable(manager.get_from_registry(REGISTRY_KEYS.X_KEY))
         representation = module.representation
         is_control, conditions, contexts = self.condition_space.registered_conditions(manager)
         kept = ~np.isin(conditions, [] if left_out_rows is None else left_out_rows)
