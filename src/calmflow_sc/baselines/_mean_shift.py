@@ -9,6 +9,7 @@ import pandas as pd
 
 from .._anndata import get_expression
 from .._docs import doc
+from .._suggest import did_you_mean
 from ..data import is_combination, label_parts
 from ._base import Baseline
 from ._expression import group_means
@@ -169,11 +170,13 @@ class MeanShiftBaseline(Baseline):
                 return total
             raise ValueError(
                 f"Cannot compose perturbation {perturbation!r}: component(s) {missing} were not "
-                f"seen in training. Known perturbations: {_preview(self.perturbations)}."
+                f"seen in training.{did_you_mean(missing[0], self.perturbations)} Known "
+                f"perturbations: {_preview(self.perturbations)}."
             )
         raise ValueError(
             f"Perturbation {perturbation!r} was not seen in training and is not a combination of "
-            f"seen perturbations (delimiter {self.combination_delimiter!r}). Known perturbations: "
+            f"seen perturbations (delimiter {self.combination_delimiter!r})."
+            f"{did_you_mean(perturbation, self.perturbations)} Known perturbations: "
             f"{_preview(self.perturbations)}."
         )
 

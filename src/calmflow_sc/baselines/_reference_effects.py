@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .._suggest import did_you_mean
 from ..data import is_combination
 from ._knowledge import KnowledgeVectors
 from ._mean_shift import _ALL_CELLS, MeanShiftBaseline, _preview
@@ -136,8 +137,8 @@ class NearestPerturbationBaseline(MeanShiftBaseline):
         if perturbation not in vectors:
             raise ValueError(
                 f"Perturbation {perturbation!r} was not seen in training and has neither an "
-                "embedding nor a description; pass embeddings={...} or descriptions={...} "
-                "that name it."
+                f"embedding nor a description.{did_you_mean(perturbation, self.perturbations)} "
+                "Pass embeddings={...} or descriptions={...} that name it."
             )
         candidates = [p for p in seen if p in vectors and p != perturbation]
         if not candidates:

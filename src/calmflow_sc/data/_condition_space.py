@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from .._constants import REGISTRY_KEYS
+from .._suggest import did_you_mean
 from ._condition_table import condition_table, context_radix
 from ._doses import (
     check_dose_column,
@@ -353,9 +354,11 @@ class ConditionSpace:
                 check_components(unseen)
                 continue
             if unseen:
+                known = self.categories_for(key)
+                hints = "".join(did_you_mean(value, known, n=1) for value in unseen[:3])
                 warnings.warn(
                     f"{key} values {unseen[:5]} were never seen in training; the model only "
-                    "knows them through the text of the prompt.",
+                    f"knows them through the text of the prompt.{hints}",
                     UserWarning,
                     stacklevel=4,
                 )

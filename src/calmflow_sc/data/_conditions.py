@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._suggest import did_you_mean
 from ._doses import component_doses, distinct_treatments
 from ._labels import perturbation_components
 
@@ -88,7 +89,8 @@ class ConditionEncoder:
         if unseen:
             raise ValueError(
                 f"Perturbation {perturbation!r} has component(s) {unseen} never seen in "
-                f"training; known: {self.perturbation_components[:10]}."
+                f"training.{did_you_mean(unseen[0], self.perturbation_components)} Known: "
+                f"{self.perturbation_components[:10]}."
             )
         scales = [1.0] * len(parts) if dose is None else component_doses(parts, dose, strict)
         for part, scale in zip(parts, scales, strict=True):
