@@ -1,6 +1,7 @@
 """Training speed by number of torch threads, alone and beside another job.
 
-Trains CaLMFlowPerturb on Kang 2018 (one cell type's stimulated cells held out) for a fixed
+Trains CaLMFlowPerturb on Kang 2018 (one cell type's stimulated cells held out; ``--task
+simulated`` for the simulated data) for a fixed
 number of epochs with 1 thread and with every core, each alone and beside a competing job (a
 second process multiplying matrices with torch's default threads, as another analysis or
 benchmark would), for the default backbone and a larger one; writes seconds per epoch and the
@@ -32,7 +33,7 @@ BACKBONES = {
 
 def _competing_job(stop: multiprocessing.Event) -> None:
     """Multiply matrices with torch's default threads until told to stop."""
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cores())
     a = torch.randn(512, 512)
     while not stop.is_set():
         a = torch.tanh(a @ a.T / 512.0)
@@ -56,12 +57,19 @@ def training_seconds(adata, backbone: dict, n_threads: int, epochs: int, seed: i
     return (time.perf_counter() - start) / epochs
 
 
-def measure(epochs: int, backbones: list[str]) -> list[dict]:
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - not Linux
+
+
+def measure(epochs: int, backbones: list[str], task: str = "kang") -> list[dict]:
     """Every backbone x thread count x situation; one row each."""
     from training_speed import training_data
 
-    adata = training_data("kang")
-    cores = os.cpu_count() or 1
+    adata = training_data(task)
+    cores = usable_cores()
     rows = []
     for name in backbones:
         for busy in (False, True):
@@ -88,7 +96,7 @@ def measure(epochs: int, backbones: list[str]) -> list[dict]:
 def report(rows: list[dict], epochs: int) -> str:
     """A markdown table: seconds per epoch and the ratio to one thread alone."""
     lines = [
-        f"Training seconds per epoch (Kang, {epochs} epochs each, {os.cpu_count()} cores, "
+        f"Training seconds per epoch ({epochs} epochs each, {usable_cores()} cores, "
         f"torch {torch.__version__}); ratio: to one thread on an idle machine.",
         "",
         "| backbone | machine | threads | s / epoch | ratio |",
@@ -108,17 +116,19 @@ def report(rows: list[dict], epochs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
+    parser.add_argument("--task", choices=["kang", "simulated"], default="kang")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    table = report(measure(args.epochs, args.backbones), args.epochs)
+    table = report(measure(args.epochs, args.backbones, args.task), args.epochs)
     print(table)
     if args.out is not None:
         args.out.write_text(table)
+    return table
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def test_every_script_is_covered():
         "prior_report",
         "knowledge_sources",
         "validation_tracking",
+        "threads",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -225,3 +226,16 @@ def test_paper_benchmark_on_a_file_in_the_cinemaot_schema(scripts, tmp_path):
         assert table[column].notna().all(), column
     text = summary.read_text()
     assert "mean_shift" in text and "± " in text and "Command: `python benchmarks/paper.py" in text
+
+
+def test_threads_times_one_and_every_core_alone_and_beside_a_job(scripts, tmp_path):
+    out = tmp_path / "threads.md"
+    table = scripts("threads").main(
+        ["--task", "simulated", "--epochs", "1", "--backbones", "default", "--out", str(out)]
+    )
+    assert out.read_text() == table
+    rows = [line for line in table.splitlines() if line.startswith("| default")]
+    assert len(rows) in (2, 4)  # one core: 1 thread; more: 1 and all, idle and busy
+    idle_one = next(row for row in rows if "| idle | 1 |" in row)
+    assert idle_one.rstrip(" |").endswith("1.00")
+    assert any("beside another job" in row for row in rows)
