@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         text += scale_section(figures, args.out)
     # tables written by other scripts, with their own headings
     names = ("training_speed.md", "prediction_speed.md", "rollout_speed.md")
-    for name in (*names, "prompt_encoders.md", "detection.md", "validation.md", "demo.md"):
+    names += ("prompt_encoders.md", "detection.md", "validation.md", "threads.md", "gpu.md")
+    for name in (*names, "demo.md"):
         if (RESULTS / name).exists():
             body = (RESULTS / name).read_text()
             body = body.replace("\n# ", "\n## ")  # top-level headings become sections

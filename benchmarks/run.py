@@ -460,6 +460,7 @@ def run(
     fit: bool = True,
     on_fit: Callable[[pd.DataFrame], None] | None = None,
     keep_zeros: list | None = None,
+    accelerator: str = "cpu",
 ) -> pd.DataFrame:
     """Every model on every split and seed; one row per (split, perturbation, model, seed).
 
@@ -478,7 +479,7 @@ def run(
             name, settings = parse_model(spec)
             for seed in seeds[:1] if name in DETERMINISTIC else seeds:
                 start = time.perf_counter()
-                predict, _ = fit_model(name, settings, train, task, seed)
+                predict, _ = fit_model(name, settings, train, task, seed, accelerator)
                 train_s = time.perf_counter() - start
                 variants = [{}]
                 if name == "calmflow":
@@ -598,6 +599,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--report", action="store_true", help="rewrite docs/benchmarks.md afterwards"
     )
+    parser.add_argument(
+        "--accelerator", default="cpu", help="calmflow: where to train (cpu, gpu; Lightning)"
+    )
     args = parser.parse_args(argv)
     if args.out is not None and len(args.tasks) > 1:
         parser.error("--out takes one task; use --out-dir for several.")
@@ -653,6 +657,7 @@ def main(argv: list[str] | None = None) -> None:
             keep_zeros=[v == "True" for v in args.keep_zeros] if args.keep_zeros else None,
             fit=not args.no_fit,
             on_fit=save_fit,
+            accelerator=args.accelerator,
         )
     if args.report:
         import report

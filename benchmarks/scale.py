@@ -41,7 +41,7 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def train_phase(data: Path, model_dir: Path) -> dict:
+def train_phase(data: Path, model_dir: Path, accelerator: str = "cpu") -> dict:
     """Train the default model one epoch on the backed file; save it."""
     import anndata
     import scvi
@@ -55,19 +55,19 @@ def train_phase(data: Path, model_dir: Path) -> dict:
         adata, perturbation_key="condition", control_value="control", cell_type_key="cell_type"
     )
     model = CaLMFlowPerturb(adata)
-    model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    model.train(max_epochs=1, accelerator=accelerator, enable_progress_bar=False)
     seconds = time.perf_counter() - start
     model.save(model_dir, overwrite=True)
     return {"seconds": seconds, "cells": adata.n_obs}
 
 
-def predict_phase(data: Path, model_dir: Path, out: Path) -> dict:
+def predict_phase(data: Path, model_dir: Path, out: Path, accelerator: str = "cpu") -> dict:
     """Predict every cell of the backed file, streaming the predictions to ``out``."""
     import anndata
 
     from calmflow_sc import CaLMFlowPerturb
 
-    model = CaLMFlowPerturb.load(model_dir, accelerator="cpu")
+    model = CaLMFlowPerturb.load(model_dir, accelerator=accelerator)
     query = anndata.read_h5ad(data, backed="r")
     out.unlink(missing_ok=True)
     start = time.perf_counter()
@@ -75,10 +75,10 @@ def predict_phase(data: Path, model_dir: Path, out: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "cells": query.n_obs}
 
 
-def run_phase(phase: str, size: int, workdir: Path) -> dict:
+def run_phase(phase: str, size: int, workdir: Path, accelerator: str = "cpu") -> dict:
     """Run one phase in a fresh process and return its measurements."""
     command = [sys.executable, __file__, "--phase", phase, "--size", str(size)]
-    command += ["--workdir", str(workdir)]
+    command += ["--workdir", str(workdir), "--accelerator", accelerator]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{phase} at {size} cells failed:\n{result.stderr[-3000:]}")
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/calmflow-scale"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.csv"))
     parser.add_argument("--n-genes", type=int, default=2000)
+    parser.add_argument("--accelerator", default="cpu", help="cpu or gpu (Lightning)")
     parser.add_argument("--phase", choices=["train", "predict"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -100,9 +101,10 @@ def main() -> None:
         data = workdir / f"cells_{args.size}.h5ad"
         model_dir = workdir / f"model_{args.size}"
         if args.phase == "train":
-            result = train_phase(data, model_dir)
+            result = train_phase(data, model_dir, args.accelerator)
         else:
-            result = predict_phase(data, model_dir, workdir / f"predicted_{args.size}.h5ad")
+            out = workdir / f"predicted_{args.size}.h5ad"
+            result = predict_phase(data, model_dir, out, args.accelerator)
         result["peak_rss_gb"] = peak_rss_gb()
         print(json.dumps(result))
         return
@@ -118,7 +120,7 @@ def main() -> None:
             write_simulated(data, size, n_genes=args.n_genes)
             print(f"wrote {size:,} cells in {time.perf_counter() - start:.0f} s", flush=True)
         for phase in ("train", "predict"):
-            measured = run_phase(phase, size, workdir)
+            measured = run_phase(phase, size, workdir, args.accelerator)
             row = {
                 "n_cells": size,
                 "n_genes": args.n_genes,

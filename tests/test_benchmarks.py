@@ -37,6 +37,7 @@ def test_every_script_is_covered():
         "knowledge_sources",
         "validation_tracking",
         "threads",
+        "gpu_wheels",
     }
     assert {path.stem for path in BENCHMARKS.glob("*.py")} <= covered
 
@@ -239,3 +240,49 @@ def test_threads_times_one_and_every_core_alone_and_beside_a_job(scripts, tmp_pa
     idle_one = next(row for row in rows if "| idle | 1 |" in row)
     assert idle_one.rstrip(" |").endswith("1.00")
     assert any("beside another job" in row for row in rows)
+
+
+def _fake_wheel(folder, name, version, requires=()):
+    import zipfile
+
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{name}-{version}.dist-info/METADATA", "\n".join(lines) + "\n")
+    return path
+
+
+def test_gpu_wheels_resolve_against_the_image_or_name_what_is_missing(scripts, tmp_path):
+    from packaging.requirements import Requirement
+
+    wheels = scripts("gpu_wheels")
+    image = ["numpy", "torch"]
+    versions = {"torch": "2.11.0"}
+    needs = [Requirement("scvi_tools>=1.4"), Requirement("torch>=2.2")]
+    _fake_wheel(
+        tmp_path, "scvi_tools", "1.5.1", ["anndata>=0.11", "numpy", "extra_only; extra == 'x'"]
+    )
+    problems = wheels.check_folder(tmp_path, needs, image, versions)
+    assert problems == ["anndata: needed by scvi-tools (anndata>=0.11), in neither"]
+    _fake_wheel(tmp_path, "anndata", "0.10.9", ["numpy>=1.23"])
+    problems = wheels.check_folder(tmp_path, needs, image, versions)
+    assert problems == ["anndata 0.10.9 (wheel) does not meet anndata>=0.11 of scvi-tools"]
+    (tmp_path / "anndata-0.10.9-py3-none-any.whl").unlink()
+    _fake_wheel(tmp_path, "anndata", "0.13.4", ["numpy>=1.23"])
+    assert wheels.check_folder(tmp_path, needs, image, versions) == []
+    newer_torch = [Requirement("torch>=2.12")]
+    assert (
+        "torch 2.11.0 (image) does not meet torch>=2.12"
+        in wheels.check_folder(tmp_path, newer_torch, image, versions)[0]
+    )
+    _fake_wheel(tmp_path, "anndata", "0.12.0")
+    assert "anndata: 2 wheels" in wheels.check_folder(tmp_path, needs, image, versions)[0]
+
+
+def test_gpu_wheels_carry_what_the_package_needs_beyond_the_image(scripts):
+    from packaging.requirements import Requirement
+
+    wheels = scripts("gpu_wheels")
+    carried = wheels.carried_packages([Requirement("scvi-tools")])
+    assert "scvi-tools" in carried and "anndata" in carried
+    assert "torch" not in carried and "numpy" not in carried  # the image has them
