@@ -31,12 +31,13 @@ BACKBONES = {
 }
 
 
-def _competing_job(stop: multiprocessing.Event) -> None:
-    """Multiply matrices with torch's default threads until told to stop."""
+def _competing_job(stop) -> None:
+    """Small matrix products with torch's default threads (as another training would)."""
     torch.set_num_threads(usable_cores())
-    a = torch.randn(512, 512)
+    a = torch.randn(256, 128)
+    w = torch.randn(128, 128) / 128**0.5
     while not stop.is_set():
-        a = torch.tanh(a @ a.T / 512.0)
+        a = torch.tanh(a @ w)
 
 
 def training_seconds(adata, backbone: dict, n_threads: int, epochs: int, seed: int = 0) -> float:
@@ -73,12 +74,13 @@ def measure(epochs: int, backbones: list[str], task: str = "kang") -> list[dict]
     rows = []
     for name in backbones:
         for busy in (False, True):
-            stop = multiprocessing.Event()
+            spawn = multiprocessing.get_context("spawn")  # a forked child's OpenMP can hang
+            stop = spawn.Event()
             job = None
             if busy:
-                job = multiprocessing.Process(target=_competing_job, args=(stop,), daemon=True)
+                job = spawn.Process(target=_competing_job, args=(stop,), daemon=True)
                 job.start()
-                time.sleep(1.0)
+                time.sleep(3.0)  # until it computes
             try:
                 for n_threads in sorted({1, cores}):
                     seconds = training_seconds(adata.copy(), BACKBONES[name], n_threads, epochs)
