@@ -31,7 +31,11 @@ def screen_of_counts(seed: int = 0):
     dense = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
     adata.X = rng.poisson(np.expm1(dense) * 3.0).astype(np.float32)
     labels = adata.obs["condition"].astype(str)
-    names = {value: f"KO_{value}" for value in labels.unique() if value != "control"}
+    names = {
+        value: "+".join(f"KO_{part}" for part in value.split("+"))
+        for value in labels.unique()
+        if value != "control"
+    }
     adata.obs["guide"] = labels.map(names).fillna("non-targeting").to_numpy()
     adata.obs["bio_rep"] = np.where(rng.random(adata.n_obs) < 0.5, "rep1", "rep2")
     return adata

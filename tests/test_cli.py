@@ -419,7 +419,7 @@ def test_evaluate_refuses_counts_beside_log_predictions(tmp_path, capsys):
     files = [str(tmp_path / f"{name}.h5ad") for name in ("pred", "real", "control")]
     assert main(["evaluate", *files, "--out", str(tmp_path / "m.csv")]) == 1
     error = capsys.readouterr().err
-    assert "different scales" in error and "real.X holds counts" in error
+    assert "different scales" in error and "real.X holds raw counts" in error
     assert not (tmp_path / "m.csv").exists()
 
 

@@ -201,5 +201,5 @@ def test_evaluate_refuses_predictions_and_observations_on_different_scales(trio)
     pred, real, control = trio
     counts = real.copy()
     counts.X = np.round(np.expm1(counts.X) * 40)
-    with pytest.raises(ValueError, match=r"different scales: .*real.X holds counts"):
+    with pytest.raises(ValueError, match=r"different scales: .*real.X holds raw counts"):
         evaluate(pred, counts, control, transport=False, de_k=(), top_k=(5,))

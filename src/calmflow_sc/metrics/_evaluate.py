@@ -178,7 +178,13 @@ def check_same_scale(adatas: dict[str, AnnData], layers: dict[str, str | None]) 
         stats = value_summary(sample_rows(get_expression(adata, layers[name], name), 2000), where)
         scales[name] = (expression_scale(stats), where)
     if len({scale for scale, _ in scales.values()}) > 1:
-        found = "; ".join(f"{where} holds {scale} values" for scale, where in scales.values())
+        phrases = {
+            "log-normalised": "log-normalised values",
+            "counts": "raw counts",
+            "normalised": "normalised values that were not log-transformed",
+            "scaled": "scaled values",
+        }
+        found = "; ".join(f"{where} holds {phrases[scale]}" for scale, where in scales.values())
         raise ValueError(
             f"The expression to compare is on different scales: {found}. Score every object on "
             f"one scale, e.g. log-normalise the counts ({LOG_NORMALISE_FIX}) or name the "
