@@ -57,6 +57,7 @@ def step(title: str):
 
 
 def main() -> None:
+    """Run the afternoon and print what the package says."""
     scvi.settings.seed = 0
     adata = screen_of_counts()
     print(f"screen: {adata.n_obs} cells x {adata.n_vars} genes, X max {adata.X.max():.0f}")
