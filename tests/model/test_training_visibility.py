@@ -21,7 +21,7 @@ def test_training_starts_with_one_line_of_cells_steps_and_rule(caplog):
         model.train(max_epochs=2, enable_progress_bar=False, num_threads=1)
     lines = [r.getMessage() for r in caplog.records if r.name == "scvi.calmflow_sc"]
     assert len(lines) == 1
-    assert "up to 2 epochs x 1 steps of 128 cells = 2 steps, from max_epochs as given" in lines[0]
+    assert "up to 2 epochs x 1 step of 128 cells = 2 steps, from max_epochs as given" in lines[0]
     assert "1 CPU thread" in lines[0]
 
 

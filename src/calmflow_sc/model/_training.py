@@ -248,7 +248,8 @@ class TrainingMixin(TrainingDataMixin):
                 stopping,
                 max_time,
                 threads,
-            )
+            ),
+            extra={"highlighter": None},  # plain text in logs, not rich's coloured numbers
         )
         self.module.train()  # a loaded or trained model is in eval mode (dropout off)
         sigint = signal.getsignal(signal.SIGINT)

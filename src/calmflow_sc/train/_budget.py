@@ -88,7 +88,12 @@ def budget_summary(
     limit = f", or after max_time={max_time!r}" if max_time is not None else ""
     return (
         f"Training on {n_train:,} cells ({n_validation:,} held out for validation): up to "
-        f"{max_epochs:,} epochs x {steps:,} steps of {batch_size} cells = {max_epochs * steps:,} "
-        f"steps, from {rule}; {stopping}{limit}. {num_threads} CPU thread"
-        f"{'s' if num_threads > 1 else ''} (train(num_threads=...) to change)."
+        f"{_count(max_epochs, 'epoch')} x {_count(steps, 'step')} of {batch_size} cells = "
+        f"{_count(max_epochs * steps, 'step')}, from {rule}; {stopping}{limit}. "
+        f"{_count(num_threads, 'CPU thread')} (train(num_threads=...) to change)."
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 step"``, ``"1,162 steps"``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
