@@ -118,9 +118,10 @@ def evaluate(
         missing from one of them, or their expression is on different scales.
     """
     adatas = {"pred": pred, "real": real, "control": control}
-    recorded, _ = recorded_prediction(pred, pred_layer, key)
-    layers = {"pred": recorded if (pred_layer or key or recorded) else layer, "real": layer}
-    layers["control"] = layer
+    pred_read = recorded_prediction(pred, pred_layer, key)[0]
+    if pred_read is None and pred_layer is None and key is None:
+        pred_read = layer  # no recorded prediction: pred is read as the other two
+    layers = {"pred": pred_read, "real": layer, "control": layer}
     check_same_scale(adatas, layers)
     for name in ("pred", "control"):
         if not adatas[name].var_names.equals(real.var_names):
